@@ -1,0 +1,261 @@
+"""The training engine: data in memory as uint8 on the device, batches drawn by index.
+
+No per-epoch decoding and no worker processes: each batch is an index into a
+uint8 tensor, normalized (and, for the improved recipe, augmented) on the
+device. bf16 autocast on CPU and CUDA, a checkpoint every epoch that a rerun
+resumes from, and DistributedDataParallel when started under torchrun.
+"""
+import hashlib
+import json
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .files import atomic_path
+from .models import build_model
+from .prepare import load_split
+
+# Params that change what training computes; a checkpoint written under others is set aside.
+TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "recipe", "lr", "epochs",
+                 "batch_size", "seed", "precision", "deterministic", "improved")
+
+
+def setup_device(deterministic):
+    """(device, rank, world size); joins the process group when started by torchrun."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device, rank, world
+
+
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def to_device_tensors(images, labels, device):
+    """uint8 NHWC numpy -> uint8 NCHW tensor on the device (4x smaller than float)."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+    return x, torch.from_numpy(labels).to(device)
+
+
+def normalize(x_uint8, channels_last):
+    """Normalize(0.5, 0.5) as the study did: uint8 [0, 255] -> float [-1, 1]."""
+    x = x_uint8.float().div_(127.5).sub_(1.0)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def augment(x, padding, generator):
+    """Random crop with zero padding and horizontal flip, per image, on the device."""
+    n, _, h, w = x.shape
+    if padding:
+        x = F.pad(x, (padding,) * 4)
+        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
+        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, x.shape[1], h, w + 2 * padding)
+        x = x.gather(2, rows)
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, x.shape[1], h, w)
+        x = x.gather(3, cols)
+    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def epoch_order(n, seed, epoch, rank, world):
+    """This rank's sample order for an epoch: a seeded permutation, dealt round-robin across ranks.
+
+    Seeded by (seed, epoch) alone, so a resumed run draws exactly what an
+    uninterrupted one would; ranks get disjoint, equally long shards.
+    """
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    perm = torch.randperm(n, generator=g)
+    return perm[: n - n % world][rank::world]
+
+
+def make_optimizer(model, params, device):
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if params["recipe"] == "improved":
+        return torch.optim.AdamW(model.parameters(), lr=params["lr"], betas=(0.9, 0.999),
+                                 weight_decay=params["improved"]["weight_decay"], **fast)
+    return torch.optim.Adam(model.parameters(), lr=params["lr"], betas=(0.9, 0.999), **fast)
+
+
+def lr_factor(step, steps_per_epoch, params):
+    """Constant for the study; linear warmup then cosine decay for the improved recipe."""
+    if params["recipe"] != "improved":
+        return 1.0
+    warmup = params["improved"]["warmup_epochs"] * steps_per_epoch
+    total = params["epochs"] * steps_per_epoch
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def grad_norms(groups):
+    """L2 norm of the gradients of each named parameter group."""
+    out = {}
+    for name, modules in groups.items():
+        grads = [p.grad.detach().float().norm() for m in modules for p in m.parameters() if p.grad is not None]
+        out[name] = torch.stack(grads).norm().item() if grads else 0.0
+    return out
+
+
+def fingerprint(params, train_path):
+    """What a checkpoint must match to be resumed: the training params and the training data."""
+    h = hashlib.sha256(json.dumps({k: params[k] for k in TRAINING_KEYS}, sort_keys=True).encode())
+    with open(train_path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
+    """(mean loss, accuracy, predictions) over a whole split, in eval mode."""
+    model.eval()
+    losses, preds = [], []
+    with torch.no_grad(), autocast:
+        for i in range(0, len(y), batch_size):
+            logits = model(normalize(x_uint8[i:i + batch_size], channels_last)).float()
+            losses.append(F.cross_entropy(logits, y[i:i + batch_size], reduction="sum"))
+            preds.append(logits.argmax(1))
+    model.train()
+    return torch.stack(losses).sum().item() / len(y), (torch.cat(preds) == y).float().mean().item(), torch.cat(preds)
+
+
+def load_checkpoint(path, want_fingerprint, log):
+    """The checkpoint to resume from, or None; one written under other params is renamed aside."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn or foreign file: never trust it
+        ckpt, why = None, f"unreadable ({type(e).__name__})"
+    else:
+        why = None if ckpt.get("fingerprint") == want_fingerprint else "written under other params or data"
+    if why:
+        aside = path.with_name(path.stem + ".stale" + path.suffix)
+        path.replace(aside)
+        log(f"checkpoint {path} is {why}: set aside as {aside}, training from scratch")
+        return None
+    return ckpt
+
+
+def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
+    """Train per params; return the history (per-epoch metrics, running loss, gradient norms, speed)."""
+    device, rank, world = setup_device(params["deterministic"])
+    log = log if rank == 0 else (lambda *a, **k: None)
+    torch.manual_seed(params["seed"])
+    images, labels, classes = load_split(train_path)
+    x_train, y_train = to_device_tensors(images, labels, device)
+    val_images, val_labels, _ = load_split(val_path)
+    x_val, y_val = to_device_tensors(val_images, val_labels, device)
+
+    channels_last = device.type == "cuda"
+    model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    groups = model.stage_groups()
+    optimizer = make_optimizer(model, params, device)
+    batch = max(1, params["batch_size"] // world)  # batch_size is global across ranks
+    steps_per_epoch = math.ceil(len(epoch_order(len(y_train), 0, 0, rank, world)) / batch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
+    smoothing = params["improved"]["label_smoothing"] if params["recipe"] == "improved" else 0.0
+    criterion = nn.CrossEntropyLoss(label_smoothing=smoothing)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=params["precision"] == "bf16")
+
+    run_fingerprint = fingerprint(params, train_path)
+    history = {"running_loss": [], "grad_norms": [], "epochs": []}
+    start_epoch = 0
+    ckpt = load_checkpoint(checkpoint_path, run_fingerprint, log)
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        history, start_epoch = ckpt["history"], ckpt["epoch"]
+        log(f"resumed from {checkpoint_path}: epoch {start_epoch} of {params['epochs']} already done")
+
+    net = model
+    if world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
+        net = nn.parallel.DistributedDataParallel(model, static_graph=True)
+    if params["compile"] and device.type == "cuda":
+        net = torch.compile(net)
+
+    step = start_epoch * steps_per_epoch
+    for epoch in range(start_epoch, params["epochs"]):
+        t0 = time.perf_counter()
+        order = epoch_order(len(y_train), params["seed"], epoch, rank, world).to(device)
+        aug_gen = torch.Generator().manual_seed(params["seed"] * 1000 + epoch + 1)
+        # Sums stay on the device: one host sync per logging interval, not per step.
+        running, n_running = torch.zeros((), device=device), 0
+        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+        bar = tqdm(range(0, len(order), batch), desc=f"epoch {epoch + 1}/{params['epochs']}", unit="batch",
+                   disable=rank != 0, leave=False)
+        for i in bar:
+            idx = order[i:i + batch]
+            if len(idx) < 2:  # BatchNorm cannot train on a single image
+                continue
+            x = normalize(x_train[idx], channels_last)
+            if params["recipe"] == "improved":
+                x = augment(x, params["improved"]["crop_padding"], aug_gen)
+            y = y_train[idx]
+            with autocast:
+                logits = net(x)
+                loss = criterion(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            step += 1
+            running, n_running = running + loss.detach(), n_running + 1
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            if step % params["display_interval"] == 0:
+                avg = running.item() / n_running
+                history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
+                history["grad_norms"].append({"step": step, **grad_norms(groups)})
+                bar.set_postfix(loss=f"{avg:.3f}")
+                running, n_running = torch.zeros((), device=device), 0
+            optimizer.step()
+            scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        val_loss, val_acc, _ = evaluate(model, x_val, y_val, 512, autocast, channels_last)
+        record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
+                  "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
+                  "images_per_s": seen * world / seconds}
+        history["epochs"].append(record)
+        log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
+            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
+        if rank == 0:
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
+                         "epoch": epoch + 1, "history": history, "fingerprint": run_fingerprint}, checkpoint_path)
+    history["device"] = device_name(device)
+    history["world_size"] = world
+    if rank == 0:
+        save_atomic(model.state_dict(), model_path)
+    return history
+
+
+def save_atomic(obj, path):
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)

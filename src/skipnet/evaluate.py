@@ -1,0 +1,85 @@
+"""The evaluate stage: val loss, accuracy, per-class precision/recall/F1, confusion matrix, figures."""
+import csv
+import json
+import math
+
+import numpy as np
+import torch
+
+from . import plots
+from .engine import evaluate as run_model
+from .engine import to_device_tensors
+from .files import atomic_path, atomic_write_text
+from .models import build_model, model_summary
+from .prepare import load_split
+
+
+def confusion_matrix(actual, predicted, num_classes):
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (actual, predicted), 1)
+    return matrix
+
+
+def per_class_scores(matrix, classes):
+    scores = {}
+    for i, name in enumerate(classes):
+        tp = matrix[i, i]
+        precision = tp / matrix[:, i].sum() if matrix[:, i].sum() else 0.0
+        recall = tp / matrix[i, :].sum() if matrix[i, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+    return scores
+
+
+def run_title(params):
+    if params["arch"] == "net3":
+        return f"Net3 lr={params['lr']:g}"
+    skip = "" if params["skip_connections"] else " no-skip"
+    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}"
+
+
+def write_csv(path, fieldnames, rows):
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def run(params, model_path, val_path, history, out):
+    """Evaluate the trained model; write metrics and plots to the paths in `out`; return the metrics."""
+    images, labels, classes = load_split(val_path)
+    model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
+    model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
+    x, y = to_device_tensors(images, labels, torch.device("cpu"))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=params["precision"] == "bf16")
+    val_loss, accuracy, predicted = run_model(model, x, y, 512, autocast, channels_last=False)
+    predicted = predicted.numpy()
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    epochs = history["epochs"]
+    metrics = {
+        "accuracy": accuracy,
+        "val_loss": val_loss,
+        "train_loss": epochs[-1]["train_loss"],
+        "final_running_loss": history["running_loss"][-1]["loss"] if history["running_loss"] else None,
+        "per_class": per_class_scores(matrix, classes),
+        "confusion_matrix": matrix.tolist(),
+        "model": model_summary(model, params["image_size"]),
+        "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
+                  "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
+                  "device": history["device"], "precision": params["precision"], "world_size": history["world_size"]},
+    }
+    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2) + "\n")
+
+    title = run_title(params)
+    write_csv(out["confusion_csv"], ["actual", "predicted"],
+              [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)])
+    plots.confusion_png(matrix, classes, f"Confusion Matrix for {title}", out["confusion_png"])
+    write_csv(out["loss_csv"], ["step", "epoch", "loss"], history["running_loss"])
+    plots.loss_png({title: [(r["step"], r["loss"]) for r in history["running_loss"]]}, out["loss_png"],
+                   title=f"Training Loss for {title}")
+    groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
+    write_csv(out["grad_csv"], ["step"] + [f"log10_{g}" for g in groups],
+              [{"step": r["step"], **{f"log10_{g}": math.log10(max(r[g], 1e-30)) for g in groups}}
+               for r in history["grad_norms"]])
+    plots.grad_norms_png(history["grad_norms"], out["grad_png"], f"Gradient norms per stage, {title}")
+    return metrics

@@ -1,0 +1,131 @@
+"""The study's two networks: MyNet (DLStudio's BMEnet with SkipBlocks) and the Net3 baseline."""
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class SkipBlock(nn.Module):
+    """DLStudio's SkipBlock: two 3x3 conv+BN+ReLU, optional 2x downsampling, optional skip."""
+
+    def __init__(self, in_ch, out_ch, downsample=False, skip_connections=True):
+        super().__init__()
+        self.in_ch, self.out_ch = in_ch, out_ch
+        self.downsample = downsample
+        self.skip_connections = skip_connections
+        self.conv1 = nn.Conv2d(in_ch, in_ch, 3, stride=1, padding=1)
+        self.conv2 = nn.Conv2d(in_ch, out_ch, 3, stride=1, padding=1)
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        # Always created, as in DLStudio, so parameter counts match the study's.
+        self.in2out = nn.Conv2d(in_ch, out_ch, 1)
+        if downsample:
+            # A 1x1 stride-2 conv keeps every other pixel: halves H and W.
+            self.downsampler1 = nn.Conv2d(in_ch, in_ch, 1, stride=2)
+            self.downsampler2 = nn.Conv2d(out_ch, out_ch, 1, stride=2)
+
+    def forward(self, x):
+        identity = x
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        if self.downsample:
+            identity = self.downsampler1(identity)
+            out = self.downsampler2(out)
+        if not self.skip_connections:
+            return out
+        if self.in_ch == self.out_ch and not self.downsample:
+            return out + identity
+        if not self.downsample:
+            return out + self.in2out(identity)
+        return out + torch.cat((identity, identity), dim=1)
+
+
+class MyNet(nn.Module):
+    """BMEnet: stem conv+pool, then `depth` SkipBlocks at 64, 128 and 256 channels."""
+
+    def __init__(self, depth=16, skip_connections=True, num_classes=5, image_size=32):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 64, 3, padding=1)
+        self.skip64_arr = nn.ModuleList(SkipBlock(64, 64, skip_connections=skip_connections) for _ in range(depth))
+        self.skip64to128ds = SkipBlock(64, 128, downsample=True, skip_connections=skip_connections)
+        self.skip128_arr = nn.ModuleList(SkipBlock(128, 128, skip_connections=skip_connections) for _ in range(depth))
+        self.skip128to256ds = SkipBlock(128, 256, downsample=True, skip_connections=skip_connections)
+        self.skip256_arr = nn.ModuleList(SkipBlock(256, 256, skip_connections=skip_connections) for _ in range(depth))
+        # Stem pool and two downsampling blocks: H/8 x W/8 at the classifier.
+        self.fc1 = nn.Linear((image_size // 8) ** 2 * 256, 1000)
+        self.fc2 = nn.Linear(1000, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv(x)), 2, 2)
+        for block in self.skip64_arr:
+            x = block(x)
+        x = self.skip64to128ds(x)
+        for block in self.skip128_arr:
+            x = block(x)
+        x = self.skip128to256ds(x)
+        for block in self.skip256_arr:
+            x = block(x)
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(x)
+
+    def stage_groups(self):
+        """Named parameter groups for gradient diagnostics, input to output."""
+        return {
+            "stem": [self.conv],
+            "c64": [self.skip64_arr],
+            "c128": [self.skip64to128ds, self.skip128_arr],
+            "c256": [self.skip128to256ds, self.skip256_arr],
+            "fc": [self.fc1, self.fc2],
+        }
+
+
+class Net3(nn.Module):
+    """The previous homework's plain CNN: two conv+pool, ten 32-channel convs, two linear layers."""
+
+    def __init__(self, num_classes=5, image_size=64):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.convs = nn.ModuleList(nn.Conv2d(32, 32, 3, padding=1) for _ in range(10))
+        self.fc1 = nn.Linear((image_size // 4) ** 2 * 32, 64)
+        self.fc2 = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2, 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2, 2)
+        for conv in self.convs:
+            x = F.relu(conv(x))
+        x = F.relu(self.fc1(x.flatten(1)))
+        return self.fc2(x)
+
+    def stage_groups(self):
+        return {"stem": [self.conv1], "conv": [self.conv2, self.convs], "fc": [self.fc1, self.fc2]}
+
+
+def build_model(arch, depth, skip_connections, num_classes, image_size):
+    if arch == "mynet":
+        return MyNet(depth=depth, skip_connections=skip_connections, num_classes=num_classes, image_size=image_size)
+    return Net3(num_classes=num_classes, image_size=image_size)
+
+
+def model_summary(model, image_size):
+    """Parameters, parameter tensors (the study's "layers") and multiply-accumulates per image."""
+    macs = 0
+
+    def count(module, inputs, output):
+        nonlocal macs
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            macs += output[0].numel() * k
+        elif isinstance(module, nn.Linear):
+            macs += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, image_size, image_size, device=next(model.parameters()).device))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    params = list(model.parameters())
+    return {"parameters": sum(p.numel() for p in params), "parameter_tensors": len(params), "macs_per_image": macs}

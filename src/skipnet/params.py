@@ -1,0 +1,154 @@
+"""Load and validate params.yaml, the single source of truth for every stage.
+
+Every value is checked before a stage touches any output; a bad one stops the
+stage with one line naming the key, the value and what is allowed.
+"""
+import re
+from pathlib import Path
+
+import yaml
+
+from .coco import CATEGORY_IDS
+
+
+class SkipnetError(Exception):
+    """A problem the user can fix; printed as one line, without a traceback."""
+
+
+class ParamError(SkipnetError):
+    def __init__(self, key, value, allowed):
+        super().__init__(f"params.yaml: {key} = {value!r} is not allowed: {allowed}")
+        self.key = key
+
+
+def _int(lo=None, hi=None):
+    def check(v):
+        ok = isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
+        return ok, f"an integer {'>= ' + str(lo) if hi is None else f'in {lo}..{hi}'}"
+    return check
+
+
+def _positive_float(v):
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and v == v and v != float("inf")
+    return ok, "a number > 0, e.g. 0.001"
+
+
+def _float_range(lo, hi):
+    def check(v):
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v < hi
+        return ok, f"a number in [{lo}, {hi})"
+    return check
+
+
+def _bool(v):
+    return isinstance(v, bool), "true or false"
+
+
+def _choice(*options):
+    return lambda v: (v in options, "one of " + ", ".join(options))
+
+
+def _image_size(v):
+    ok = isinstance(v, int) and not isinstance(v, bool) and v > 0 and v % 8 == 0
+    return ok, "a positive multiple of 8 (MyNet halves the size three times), e.g. 32"
+
+
+def _url(v):
+    return isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None, "an http(s) URL, e.g. http://images.cocodataset.org"
+
+
+def _md5(v):
+    return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{32}", v) is not None, "32 lowercase hex digits"
+
+
+def _nonempty_str(v):
+    return isinstance(v, str) and v.strip() != "", "a non-empty path"
+
+
+def _count_or_all(v):
+    ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
+    return ok, "an integer >= 1, or null for every image"
+
+
+SCHEMA = {
+    "dataset": _choice("coco", "sample", "folder"),
+    "classes": None,  # checked by _check_classes
+    "image_size": _image_size,
+    "arch": _choice("mynet", "net3"),
+    "depth": _int(1),
+    "skip_connections": _bool,
+    "recipe": _choice("study", "improved"),
+    "lr": _positive_float,
+    "epochs": _int(1),
+    "batch_size": _int(1),
+    "seed": _int(0),
+    "display_interval": _int(1),
+    "precision": _choice("bf16", "fp32"),
+    "deterministic": _bool,
+    "compile": _bool,
+    "fetch_workers": _int(1, 256),
+    "fetch_timeout": _positive_float,
+    "coco": {"base_url": _url, "annotations_md5": _md5, "annotations_size": _int(1)},
+    "datasets": {
+        "coco": {"train_per_class": _int(1), "val_per_class": _int(1)},
+        "sample": {"train_per_class": _int(1), "val_per_class": _int(1)},
+        "folder": {"root": _nonempty_str, "train_per_class": _count_or_all, "val_per_class": _count_or_all},
+    },
+    "improved": {
+        "weight_decay": _float_range(0, 1),
+        "label_smoothing": _float_range(0, 1),
+        "warmup_epochs": _int(0),
+        "crop_padding": _int(0),
+    },
+}
+
+
+def _check_classes(v):
+    if not isinstance(v, list) or len(v) < 2:
+        raise ParamError("classes", v, "a list of at least two COCO category names, e.g. [boat, dog]")
+    for name in v:
+        if name not in CATEGORY_IDS:
+            raise ParamError("classes", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
+    dupes = sorted({n for n in v if v.count(n) > 1})
+    if dupes:
+        raise ParamError("classes", dupes[0], "each class once (it appears twice)")
+
+
+def _validate(tree, schema, prefix):
+    if not isinstance(tree, dict):
+        raise ParamError(prefix.rstrip(".") or "params.yaml", tree, "a mapping of keys")
+    for key in tree:
+        if key not in schema:
+            raise ParamError(prefix + str(key), tree[key], "no such key; known keys here: " + ", ".join(schema))
+    for key, check in schema.items():
+        if key not in tree:
+            raise ParamError(prefix + key, None, "a value is required (the key is missing)")
+        value = tree[key]
+        if key == "classes":
+            _check_classes(value)
+        elif isinstance(check, dict):
+            _validate(value, check, prefix + key + ".")
+        else:
+            ok, allowed = check(value)
+            if not ok:
+                raise ParamError(prefix + key, value, allowed)
+
+
+def validate(params):
+    _validate(params, SCHEMA, "")
+    return params
+
+
+def load(path="params.yaml"):
+    path = Path(path)
+    if not path.exists():
+        raise SkipnetError(f"{path} not found: run stages from the repository root")
+    try:
+        params = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise SkipnetError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return validate(params)
+
+
+def dataset_settings(params):
+    return params["datasets"][params["dataset"]]

@@ -1,0 +1,84 @@
+"""The study's figures: confusion heatmap (count and row percent), loss curves, gradient norms, previews."""
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .files import atomic_path  # noqa: E402
+
+
+def _save(fig, path):
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+
+
+def confusion_heatmap(ax, matrix, classes, title):
+    """Seaborn heatmap with 'count\\nrow%' in each cell, as in the study's Figures 2-4."""
+    matrix = np.asarray(matrix)
+    rows = matrix.sum(axis=1, keepdims=True)
+    percent = np.divide(matrix * 100.0, rows, out=np.zeros(matrix.shape), where=rows > 0)
+    annot = np.array([[f"{c}\n{p:.1f}%" for c, p in zip(rc, rp)] for rc, rp in zip(matrix, percent)])
+    sns.heatmap(matrix, annot=annot, fmt="", cmap="YlOrBr", cbar=True, xticklabels=classes, yticklabels=classes,
+                linewidths=0.5, ax=ax)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    ax.set_title(title)
+
+
+def confusion_png(matrix, classes, title, path):
+    fig, ax = plt.subplots(figsize=(8, 6))
+    confusion_heatmap(ax, matrix, classes, title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def loss_png(curves, path, title="Training loss", ylim=None):
+    """curves: {label: [(iteration, loss), ...]}; the study's Figure 5 when given several."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    for label, points in curves.items():
+        if points:
+            ax.plot(*zip(*points), label=label, linewidth=2)
+    ax.set_xlabel("Iterations")
+    ax.set_ylabel("Loss")
+    ax.set_title(title)
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.grid(True)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def grad_norms_png(records, path, title):
+    """One log-scale series per parameter group: how gradients reach each stage."""
+    fig, ax = plt.subplots(figsize=(8, 6))
+    groups = [k for k in (records[0] if records else {}) if k != "step"]
+    steps = [r["step"] for r in records]
+    for name in groups:
+        ax.plot(steps, [max(r[name], 1e-30) for r in records], label=name, linewidth=1.5)
+    ax.set_yscale("log")
+    ax.set_xlabel("Iterations")
+    ax.set_ylabel("Gradient L2 norm")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def preview_png(images, labels, classes, path, per_class=8):
+    """A grid with a row of `per_class` images for each class."""
+    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 1.2, len(classes) * 1.3), squeeze=False)
+    for row, name in enumerate(classes):
+        picks = np.flatnonzero(labels == row)[:per_class]
+        for col in range(per_class):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col < len(picks):
+                ax.imshow(images[picks[col]], interpolation="nearest")
+        axes[row, 0].set_title(name, loc="left", fontsize=9)
+    fig.tight_layout()
+    _save(fig, path)
