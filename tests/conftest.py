@@ -1,0 +1,83 @@
+"""Shared fixtures: a temp copy of the repo under git, a small prepared sample, subprocess helpers."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv running the tests: its python and dvc
+
+
+def env():
+    e = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONUNBUFFERED="1")
+    e.pop("RANK", None)
+    e.pop("WORLD_SIZE", None)
+    return e
+
+
+def sh(args, cwd, check=True, timeout=600):
+    """Run a command; return CompletedProcess with text output. `check` asserts exit 0, showing output."""
+    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout,
+                          shell=isinstance(args, str))
+    if check:
+        assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def set_params(repo, **dotted):
+    """Edit params.yaml: set_params(repo, lr=0.01, **{"datasets.sample.train_per_class": 20})."""
+    path = Path(repo) / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for key, value in dotted.items():
+        node = params
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_repo(dest):
+    """The repo's tracked and untracked-not-ignored files, as a fresh git repo with one commit."""
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for rel in files:
+        if (REPO / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / rel, dest / rel)
+    for stale in ("dvc.lock", "metrics", "plots"):  # outputs of the developer's own runs
+        target = dest / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    sh("git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init",
+       cwd=dest)
+    return dest
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return copy_repo(tmp_path / "repo")
+
+
+SMALL = {"classes": ["boat", "cake", "couch", "dog", "motorcycle"], "train": 60, "val": 20, "size": 32}
+
+
+@pytest.fixture(scope="session")
+def small_sample(tmp_path_factory):
+    """A generated sample taken through select, fetch and prepare: (train.npz, val.npz, source dir)."""
+    from skipnet import fetch, prepare, sample, select
+
+    root = tmp_path_factory.mktemp("small_sample")
+    sample.generate(root / "source", SMALL["classes"], SMALL["train"] + SMALL["val"], seed=1)
+    rows, _ = select.select(root / "source/annotations/instances_train2017.json", None, SMALL["classes"],
+                            SMALL["train"], SMALL["val"], 1, lambda f: str(root / "source/train2017" / f),
+                            "datasets.sample")
+    fetch.fetch(rows, root / "images", workers=4, timeout_s=5)
+    prepare.run(rows, root / "images", SMALL["classes"], SMALL["size"], root / "prepared")
+    return root / "prepared/train.npz", root / "prepared/val.npz", root

@@ -1,0 +1,70 @@
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO, set_params, sh
+from skipnet.params import ParamError, load, validate
+
+BAD = [
+    ("lr", -0.001),
+    ("lr", 0),
+    ("depth", 0),
+    ("image_size", 30),
+    ("image_size", 0),
+    ("classes", ["boat", "unicorn"]),
+    ("classes", ["boat", "dog", "boat"]),
+    ("epochs", 2.5),
+    ("dataset", "imagenet"),
+    ("coco.base_url", "not a url"),
+    ("datasets.sample.train_per_class", 0),
+]
+
+
+def test_shipped_params_are_valid():
+    params = load(REPO / "params.yaml")
+    assert params["dataset"] == "coco" and params["lr"] == 0.001 and params["seed"] == 60146
+
+
+@pytest.mark.parametrize("key,value", BAD)
+def test_bad_value_names_the_key(key, value):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    node = params
+    *parents, leaf = key.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ParamError) as err:
+        validate(params)
+    assert err.value.key == key
+    assert key in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_and_missing_keys():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    unknown = dict(params, learning_rate=0.1)
+    with pytest.raises(ParamError, match="learning_rate"):
+        validate(unknown)
+    nested = copy.deepcopy(params)
+    nested["coco"]["mirror"] = "x"
+    with pytest.raises(ParamError, match=r"coco\.mirror"):
+        validate(nested)
+    missing = {k: v for k, v in params.items() if k != "depth"}
+    with pytest.raises(ParamError, match="depth"):
+        validate(missing)
+
+
+@pytest.mark.parametrize("key,value", [("lr", -1), ("depth", 0), ("image_size", 20), ("classes", ["boat", "unicorn"]),
+                                       ("classes", ["dog", "dog"]), ("learning_rate", 0.1)])
+def test_stage_stops_with_one_line_before_touching_outputs(repo, key, value):
+    set_params(repo, **{key: value})
+    proc = sh(["python", "stages/download.py"], cwd=repo, check=False)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: params.yaml: ") and key in lines[0], proc.stderr
+    assert sorted(p.name for p in (repo / "data").iterdir()) == [".gitkeep"]
+
+
+def test_help_describes_the_stage():
+    out = sh(["python", "stages/fetch.py", "--help"], cwd=REPO).stdout
+    assert "fetch_workers" in out and "--params" in out
