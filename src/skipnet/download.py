@@ -49,7 +49,8 @@ def fetch_annotations_zip(base_url, md5, size, cache_dir, timeout_s):
     try:
         download_resumable(make_pool(1, timeout_s), url, part, size, desc="annotations")
     except FetchError as e:
-        raise SkipnetError(f"cannot download {url} ({e}); the partial download is kept and resumes on the next run. "
+        kept = f"; the {part.stat().st_size:,} bytes received resume on the next run" if part.exists() else ""
+        raise SkipnetError(f"cannot download {url} ({e}){kept}. "
                            f"Offline? Run the offline quick start instead: {QUICK_START}") from None
     got = md5sum(part)
     if got != md5:

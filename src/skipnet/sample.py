@@ -55,7 +55,7 @@ def _polygon(shape, cx, cy, w, h, rng):
 
 
 def _color(hue, rng):
-    h = (hue + rng.gauss(0, 0.12)) % 1.0
+    h = (hue + rng.gauss(0, 0.08)) % 1.0
     r, g, b = colorsys.hsv_to_rgb(h, rng.uniform(0.35, 1.0), rng.uniform(0.35, 1.0))
     return int(r * 255), int(g * 255), int(b * 255)
 
@@ -83,9 +83,9 @@ def _draw_object(draw, shape, hue, box, rng):
 def _background(width, height, rng):
     img = Image.new("RGB", (width, height), _color(rng.random(), rng))
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.randint(8, 20)):  # clutter: random blobs, boxes and lines
+    for _ in range(rng.randint(5, 12)):  # clutter: random blobs, boxes and lines
         x, y = rng.uniform(0, width), rng.uniform(0, height)
-        s = rng.uniform(0.05, 0.3) * min(width, height)
+        s = rng.uniform(0.04, 0.2) * min(width, height)
         kind = rng.random()
         col = _color(rng.random(), rng)
         if kind < 0.4:
@@ -133,7 +133,7 @@ def generate(out_dir, classes, per_class, seed):
         img = _background(width, height, rng)
         draw = ImageDraw.Draw(img)
         objects = [(d, ("disc", rng.random()), (0.1, 0.25)) for d in rng.sample(DISTRACTORS, rng.randint(0, 2))]
-        objects += [(t, looks[t], (0.45, 0.85) if len(targets) == 1 else (0.35, 0.55)) for t in targets]
+        objects += [(t, looks[t], (0.55, 0.9) if len(targets) == 1 else (0.35, 0.55)) for t in targets]
         for name, (shape, hue), scale in objects:
             bbox, seg = _draw_object(draw, shape, hue, _object_box(width, height, rng, scale), rng)
             annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CATEGORY_IDS[name],

@@ -1,0 +1,81 @@
+"""The whole DVC pipeline in a temp git repo: quick start, an experiment, metrics diff, offline failure."""
+import json
+import re
+import shlex
+import socket
+
+from conftest import REPO, set_params, sh
+
+# Small enough for CI's 2 cores; the README's command with these appended.
+TEST_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40",
+                  "-S", "depth=1", "-S", "epochs=8"]
+
+
+def readme_command(prefix):
+    """The README's own command line starting with `prefix`, so the README cannot drift from what is tested."""
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.strip().startswith(prefix):
+            return shlex.split(line.strip())
+    raise AssertionError(f"README has no command starting with {prefix!r}")
+
+
+def find(tree, predicate):
+    """Every dict in a JSON tree for which predicate holds."""
+    found = []
+    if isinstance(tree, dict):
+        if predicate(tree):
+            found.append(tree)
+        for v in tree.values():
+            found += find(v, predicate)
+    elif isinstance(tree, list):
+        for v in tree:
+            found += find(v, predicate)
+    return found
+
+
+def test_quick_start_experiment_and_metrics_diff(repo):
+    quick = readme_command("dvc exp run -S dataset=sample")
+    out = sh(quick + TEST_OVERRIDES, cwd=repo).stdout
+    for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    assert metrics["accuracy"] >= 0.6, metrics["accuracy"]
+    assert set(metrics["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
+    assert sum(map(sum, metrics["confusion_matrix"])) == 5 * 40
+    data = json.loads((repo / "metrics/data.json").read_text())
+    assert data["images_with_several_classes"] > 0
+    for png in ("confusion.png", "loss.png", "grad_norms.png", "preview.png"):
+        assert (repo / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+    assert (repo / "plots/confusion.csv").read_text().startswith("actual,predicted\n")
+    sh("git add -A && git commit -qm sample", cwd=repo)
+
+    sh(["dvc", "exp", "run", "-S", "lr=0.0001"], cwd=repo)
+    show = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=repo).stdout)
+    exps = find(show, lambda d: isinstance(d.get("params"), dict)
+                and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001)
+    assert exps, "dvc exp show lists no experiment with lr=0.0001"
+    assert "accuracy" in exps[0]["metrics"]["metrics/eval.json"]["data"]
+
+    sh("git add -A && git commit -qm lr1e-4", cwd=repo)
+    diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
+    assert "metrics/eval.json" in diff and "accuracy" in diff["metrics/eval.json"]
+    params_diff = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
+    assert (params_diff["params.yaml"]["lr"]["old"], params_diff["params.yaml"]["lr"]["new"]) == (0.001, 0.0001)
+    html = sh(["dvc", "plots", "diff", "HEAD~1", "-o", "plots_diff"], cwd=repo)
+    assert (repo / "plots_diff/index.html").exists(), html.stdout
+
+
+def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
+    with socket.socket() as s:  # a port nobody listens on: connection refused, like an unreachable host
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    set_params(repo, **{"coco.base_url": f"http://127.0.0.1:{port}"})
+    proc = sh(["dvc", "repro"], cwd=repo, check=False, timeout=120)
+    assert proc.returncode != 0
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    assert len(errors) == 1, proc.stderr
+    assert f"http://127.0.0.1:{port}/annotations/annotations_trainval2017.zip" in errors[0]
+    assert re.search(r"dvc exp run -S dataset=sample", errors[0])
+    assert "failed to reproduce 'download'" in proc.stderr
+    leftovers = [p for p in (repo / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
+    assert leftovers == []
