@@ -79,3 +79,36 @@ def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
     assert "failed to reproduce 'download'" in proc.stderr
     leftovers = [p for p in (repo / "data").rglob("*") if p.is_file() and p.name != ".gitkeep"]
     assert leftovers == []
+
+
+SHARED_PHOTOS = REPO.parent / "shared/data/coco-boat-dog-64"
+
+
+def test_folder_dataset_trains_on_real_coco_photographs(repo):
+    if not SHARED_PHOTOS.is_dir():
+        import pytest
+        pytest.skip(f"{SHARED_PHOTOS} is not here")
+    sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
+        "-S", f"datasets.folder.root={SHARED_PHOTOS}", "-S", "datasets.folder.train_per_class=300",
+        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4"], cwd=repo)
+    metrics = json.loads((repo / "metrics/eval.json").read_text())
+    assert sum(map(sum, metrics["confusion_matrix"])) == 200
+    assert set(metrics["per_class"]) == {"boat", "dog"}
+    assert metrics["accuracy"] > 0.6, metrics["accuracy"]
+    manifest = (repo / "data/manifest.csv").read_text()
+    assert "train/boat/COCO_train2014_" in manifest and "val/dog/COCO_train2014_" in manifest
+
+
+def test_coco_path_end_to_end_through_a_mirror(repo, tmp_path):
+    from skipnet.mirror import Mirror, build_site
+
+    size, md5 = build_site(tmp_path / "site", ["boat", "cake", "couch", "dog", "motorcycle"], 40, seed=11)
+    with Mirror(tmp_path / "site") as m:
+        set_params(repo, **{"coco.base_url": m.base_url, "coco.annotations_md5": md5, "coco.annotations_size": size,
+                            "datasets.coco.train_per_class": 30, "datasets.coco.val_per_class": 10,
+                            "depth": 1, "epochs": 1})
+        sh(["dvc", "repro"], cwd=repo)
+        paths = {r["path"] for r in m.requests}
+    assert "/annotations/annotations_trainval2017.zip" in paths
+    assert sum(p.startswith("/train2017/") for p in paths) == 5 * 40
+    assert json.loads((repo / "metrics/data.json").read_text())["eligible_per_class"]["boat"] >= 40

@@ -83,7 +83,8 @@ def download_resumable(pool, url, part_path, expected_size, desc):
             with open(part_path, "ab" if have else "wb") as f, tqdm(
                 total=expected_size, initial=have, unit="B", unit_scale=True, desc=desc
             ) as bar:
-                for chunk in resp.stream(1 << 20):
+                # read1: whatever has arrived, so a dropped connection loses no received bytes
+                while chunk := resp.read1(1 << 20):
                     f.write(chunk)
                     bar.update(len(chunk))
             resp.release_conn()
