@@ -19,7 +19,7 @@ TRAIN_LOG = "models/train_log.json"
 
 
 def main(params, args):
-    history = engine.train(params, TRAIN_NPZ, VAL_NPZ, MODEL, CHECKPOINT)
+    _, history = engine.train(params, TRAIN_NPZ, VAL_NPZ, MODEL, CHECKPOINT)
     if int(os.environ.get("RANK", 0)) == 0:
         atomic_write_text(TRAIN_LOG, json.dumps(history) + "\n")
 

@@ -65,7 +65,7 @@ def repo(tmp_path):
     return copy_repo(tmp_path / "repo")
 
 
-SMALL = {"classes": ["boat", "cake", "couch", "dog", "motorcycle"], "train": 60, "val": 20, "size": 32}
+SMALL = {"classes": ["boat", "cake", "couch", "dog", "motorcycle"], "train": 120, "val": 40, "size": 32}
 
 
 @pytest.fixture(scope="session")

@@ -160,7 +160,7 @@ def load_checkpoint(path, want_fingerprint, log):
 
 
 def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
-    """Train per params; return the history (per-epoch metrics, running loss, gradient norms, speed)."""
+    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed)."""
     device, rank, world = setup_device(params["deterministic"])
     log = log if rank == 0 else (lambda *a, **k: None)
     torch.manual_seed(params["seed"])
@@ -253,7 +253,7 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
     history["world_size"] = world
     if rank == 0:
         save_atomic(model.state_dict(), model_path)
-    return history
+    return model, history
 
 
 def save_atomic(obj, path):

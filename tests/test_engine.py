@@ -1,0 +1,146 @@
+"""The training engine: determinism, precision, resume after SIGKILL, DDP on two CPU processes."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from conftest import REPO, copy_repo, env, set_params, sh
+from skipnet import engine
+
+TIMING = ("seconds", "images_per_s")
+
+
+def params(**overrides):
+    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p.update({"dataset": "sample", "depth": 1, "epochs": 8, **overrides})
+    return p
+
+
+def without_timing(history):
+    return [{k: v for k, v in e.items() if k not in TIMING} for e in history["epochs"]]
+
+
+def test_same_params_twice_give_identical_results(small_sample, tmp_path):
+    train, val, _ = small_sample
+    p = params(epochs=2)
+    model_a, a = engine.train(p, train, val, tmp_path / "a.pt", tmp_path / "a.ckpt", log=lambda *_: None)
+    model_b, b = engine.train(p, train, val, tmp_path / "b.pt", tmp_path / "b.ckpt", log=lambda *_: None)
+    assert without_timing(a) == without_timing(b)
+    assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
+    for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values()):
+        assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_both_precisions_learn_the_sample(small_sample, tmp_path, precision):
+    train, val, _ = small_sample
+    _, h = engine.train(params(precision=precision), train, val, tmp_path / "m.pt", tmp_path / "c.pt",
+                        log=lambda *_: None)
+    assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
+    assert h["epochs"][-1]["train_loss"] < h["epochs"][0]["train_loss"]
+
+
+def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
+    train, val, _ = small_sample
+    _, h = engine.train(params(recipe="improved"), train, val, tmp_path / "m.pt", tmp_path / "c.pt",
+                        log=lambda *_: None)
+    assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero():
+    p = params(recipe="improved", epochs=10)
+    p["improved"]["warmup_epochs"] = 2
+    factors = [engine.lr_factor(s, 10, p) for s in range(100)]
+    assert factors[0] == pytest.approx(0.05) and factors[19] == pytest.approx(1.0)
+    assert factors[20] == pytest.approx(1.0) and factors[-1] < 0.01
+    assert all(a >= b for a, b in zip(factors[20:], factors[21:]))
+    assert engine.lr_factor(50, 10, params()) == 1.0
+
+
+def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
+    x = torch.randn(16, 3, 8, 8)
+    out = engine.augment(x, 2, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    flips = 0
+    for i in range(16):
+        crops = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        plain = any(torch.equal(out[i], c) for c in crops)
+        flipped = any(torch.equal(out[i], c.flip(2)) for c in crops)
+        assert plain or flipped
+        flips += flipped and not plain
+    assert 0 < flips < 16
+    assert not torch.equal(out, x)
+
+
+def test_epoch_order_shards_are_disjoint_and_cover():
+    shards = [engine.epoch_order(101, 7, 3, r, 2) for r in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 50
+    assert not set(shards[0].tolist()) & set(shards[1].tolist())
+    assert torch.equal(engine.epoch_order(101, 7, 3, 0, 2), shards[0])
+
+
+def _stage_repo(path, small_sample, **overrides):
+    repo = copy_repo(path)
+    train, val, _ = small_sample
+    (repo / "data/prepared").mkdir(parents=True)
+    shutil.copy(train, repo / "data/prepared/train.npz")
+    shutil.copy(val, repo / "data/prepared/val.npz")
+    set_params(repo, **{"dataset": "sample", "depth": 1, "epochs": 4, **overrides})
+    return repo
+
+
+def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(small_sample, tmp_path):
+    whole = _stage_repo(tmp_path / "whole", small_sample)
+    sh(["python", "stages/train.py"], cwd=whole)
+    killed = _stage_repo(tmp_path / "killed", small_sample)
+    proc = subprocess.Popen(["python", "stages/train.py"], cwd=killed, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt = killed / "models/checkpoint.pt"
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 1 <= done < 4
+    out = sh(["python", "stages/train.py"], cwd=killed).stdout
+    assert f"epoch {done} of 4 already done" in out
+    a = json.loads((whole / "models/train_log.json").read_text())
+    b = json.loads((killed / "models/train_log.json").read_text())
+    assert without_timing(a) == without_timing(b) and a["running_loss"] == b["running_loss"]
+
+
+def test_checkpoint_from_other_params_is_set_aside(small_sample, tmp_path):
+    repo = _stage_repo(tmp_path / "r", small_sample, epochs=1)
+    sh(["python", "stages/train.py"], cwd=repo)
+    set_params(repo, lr=0.0005)
+    out = sh(["python", "stages/train.py"], cwd=repo).stdout
+    assert "written under other params or data: set aside as" in out
+    assert (repo / "models/checkpoint.stale.pt").exists()
+    assert "resumed" not in out
+
+
+def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, tmp_path):
+    train, val, _ = small_sample
+    p = params(epochs=1)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sh([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+        str(REPO / "tests/ddp_worker.py"), str(tmp_path / "params.yaml"), str(train), str(val), str(tmp_path)],
+       cwd=tmp_path, timeout=300)
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    drawn = [set(r["drawn"]) for r in ranks]
+    assert not drawn[0] & drawn[1]
+    assert len(drawn[0]) == len(drawn[1]) == 600 // 2
+    assert (tmp_path / "model.pt").exists()
