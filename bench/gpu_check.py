@@ -1,0 +1,114 @@
+"""GPU check: MyNet-16, 20 epochs with our engine vs a timed slice of the study's loop; images/s, ratio, MFU.
+
+For a session lent the GPU machine (torch 2.11 there; no dvc, pycocotools or network needed):
+
+    python bench/gpu_check.py            # 7,500 train / 2,500 val 32x32 images, 20 epochs, under 5 minutes
+
+Prints both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dense bf16).
+Runs on CPU too with small settings (--train 500 --val 100 --epochs 1 --depth 1) as a smoke test.
+"""
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import yaml  # noqa: E402
+
+from skipnet import engine  # noqa: E402
+from skipnet.models import MyNet, model_summary  # noqa: E402
+from skipnet.prepare import pack, save_split  # noqa: E402
+from train_throughput import StudyDataset  # noqa: E402
+
+PEAK_FLOPS = 790e12
+CLASSES = ["boat", "cake", "couch", "dog", "motorcycle"]
+
+
+def study_slice(paths, labels, depth, batches, device):
+    """The study's loop on the device: JPEG decode per sample in 2 workers, fp32; img/s over `batches`."""
+    torch.manual_seed(0)
+    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=32).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    loader = torch.utils.data.DataLoader(StudyDataset(paths, labels, 32), batch_size=128, shuffle=True,
+                                         num_workers=2)
+    seen, t0 = 0, None
+    for i, (x, y) in enumerate(loader):
+        if i == 2:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0, seen = time.perf_counter(), 0
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        seen += len(y)
+        if i == batches + 1:
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return seen / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train", type=int, default=7500)
+    ap.add_argument("--val", type=int, default=2500)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--depth", type=int, default=16)
+    ap.add_argument("--study-batches", type=int, default=20)
+    ap.add_argument("--compile", action="store_true")
+    args = ap.parse_args()
+    from skipnet import sample  # generation needs only PIL
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        per_class = (args.train + args.val) // len(CLASSES)
+        sample.generate(tmp / "src", CLASSES, per_class, seed=60146)
+        import json
+        data = json.loads((tmp / "src/annotations/instances_train2017.json").read_text())
+        cats = {c["id"]: c["name"] for c in data["categories"]}
+        by_image = {}
+        for a in data["annotations"]:
+            by_image.setdefault(a["image_id"], set()).add(cats[a["category_id"]])
+        single = [(i, next(iter(s & set(CLASSES)))) for i, s in sorted(by_image.items()) if len(s & set(CLASSES)) == 1]
+        rng = np.random.default_rng(0)
+        rng.shuffle(single)
+        n = min(len(single), args.train + args.val)
+        paths = [tmp / "src/train2017" / f"{i:012d}.jpg" for i, _ in single[:n]]
+        labels = np.array([CLASSES.index(c) for _, c in single[:n]], dtype=np.int64)
+        images = pack(paths, 32)
+        ntrain = n * args.train // (args.train + args.val)
+        save_split(tmp / "train.npz", images[:ntrain], labels[:ntrain], CLASSES)
+        save_split(tmp / "val.npz", images[ntrain:], labels[ntrain:], CLASSES)
+        print(f"data: {ntrain} train / {n - ntrain} val images generated and packed in {time.perf_counter() - t0:.0f} s")
+
+        params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+        params.update(dataset="sample", depth=args.depth, epochs=args.epochs, precision="bf16",
+                      deterministic=False, compile=args.compile)
+        t0 = time.perf_counter()
+        _, history = engine.train(params, tmp / "train.npz", tmp / "val.npz", tmp / "model.pt", tmp / "ckpt.pt")
+        wall = time.perf_counter() - t0
+        steady = [e["images_per_s"] for e in history["epochs"][1:]] or [history["epochs"][0]["images_per_s"]]
+        ours = float(np.median(steady))
+        study = study_slice(paths[:ntrain], labels[:ntrain].tolist(), args.depth, args.study_batches, device)
+
+    macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
+    train_flops_per_image = 6 * macs  # forward 2*MACs, backward twice the forward
+    print(f"device: {history['device']}, torch {torch.__version__}")
+    print(f"engine: {args.epochs} epochs in {wall:.1f} s (incl. per-epoch val), median {ours:.0f} img/s, "
+          f"final val acc {history['epochs'][-1]['val_accuracy']:.4f}")
+    print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
+    print(f"ratio: {ours / study:.1f}x")
+    print(f"MFU (engine, bf16, {train_flops_per_image / 1e9:.2f} GFLOP per training image, peak 790 TFLOP/s): "
+          f"{100 * ours * train_flops_per_image / PEAK_FLOPS:.2f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""Training images/s: our engine vs the study's loop, same model and data, measured in one run.
+
+Study-faithful loop: JPEG files on disk, PIL open + ToTensor + Resize + Normalize per sample,
+DataLoader(batch 128, shuffle, 2 workers), fp32 Adam. Ours: uint8 tensors in memory, batches by
+index, normalization on the device, bf16 autocast (and fp32 for reference).
+
+    python bench/train_throughput.py [--depth 16] [--batches 6]
+"""
+import argparse
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torchvision.transforms as tv
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from _images import CLASSES, coco_sized_jpegs
+from skipnet import engine
+from skipnet.models import MyNet
+from skipnet.prepare import pack
+
+
+class StudyDataset(Dataset):
+    def __init__(self, paths, labels, size):
+        self.paths, self.labels = paths, labels
+        self.transform = tv.Compose([tv.ToTensor(), tv.Resize((size, size)), tv.Normalize((0.5,) * 3, (0.5,) * 3)])
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return self.transform(Image.open(self.paths[i]).convert("RGB")), self.labels[i]
+
+
+def time_study_loop(paths, labels, depth, batches, size):
+    torch.manual_seed(0)
+    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
+    loader = DataLoader(StudyDataset(paths, labels, size), batch_size=128, shuffle=True, num_workers=2)
+    seen, t0 = 0, None
+    for i, (x, y) in enumerate(loader):
+        if i == 1:  # the first batch includes worker start-up: excluded
+            t0, seen = time.perf_counter(), 0
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+        seen += len(y)
+        if i == batches:
+            break
+    return seen / (time.perf_counter() - t0)
+
+
+def time_engine(images, labels, depth, batches, size, precision):
+    """The engine's inner step (what engine.train runs per batch), timed over `batches` batches."""
+    torch.manual_seed(0)
+    device = torch.device("cpu")
+    x_all, y_all = engine.to_device_tensors(images, np.asarray(labels), device)
+    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), foreach=True)
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    order = engine.epoch_order(len(y_all), 0, 0, 0, 1)
+    seen, t0 = 0, None
+    for i in range(batches + 1):
+        if i == 1:
+            t0, seen = time.perf_counter(), 0
+        idx = order[(i * 128) % len(order):][:128]
+        x, y = engine.normalize(x_all[idx], False), y_all[idx]
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(net(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        seen += len(y)
+    return seen / (time.perf_counter() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--depth", type=int, default=16)
+    ap.add_argument("--batches", type=int, default=6, help="timed batches per loop (after one warm-up batch)")
+    ap.add_argument("--size", type=int, default=32)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths, labels = coco_sized_jpegs(tmp, per_class=(args.batches + 2) * 128 // len(CLASSES) + 1)
+        images = pack(paths, args.size)
+        study = time_study_loop(paths, labels, args.depth, args.batches, args.size)
+        fp32 = time_engine(images, labels, args.depth, args.batches, args.size, "fp32")
+        bf16 = time_engine(images, labels, args.depth, args.batches, args.size, "bf16")
+    print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, {torch.get_num_threads()} threads, "
+          f"{args.batches} timed batches each")
+    print(f"study loop (JPEG decode per sample, 2 workers, fp32): {study:7.1f} img/s")
+    print(f"engine fp32:                                        {fp32:7.1f} img/s  ({fp32 / study:.2f}x)")
+    print(f"engine bf16 (default):                              {bf16:7.1f} img/s  ({bf16 / study:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
