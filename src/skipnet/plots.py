@@ -9,7 +9,7 @@ import seaborn as sns  # noqa: E402
 from .files import atomic_path  # noqa: E402
 
 
-def _save(fig, path):
+def save(fig, path):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
@@ -32,7 +32,7 @@ def confusion_png(matrix, classes, title, path):
     fig, ax = plt.subplots(figsize=(8, 6))
     confusion_heatmap(ax, matrix, classes, title)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def loss_png(curves, path, title="Training loss", ylim=None):
@@ -49,7 +49,7 @@ def loss_png(curves, path, title="Training loss", ylim=None):
     ax.grid(True)
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def grad_norms_png(records, path, title):
@@ -66,7 +66,7 @@ def grad_norms_png(records, path, title):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
 
 
 def preview_png(images, labels, classes, path, per_class=8):
@@ -81,4 +81,4 @@ def preview_png(images, labels, classes, path, per_class=8):
                 ax.imshow(images[picks[col]], interpolation="nearest")
         axes[row, 0].set_title(name, loc="left", fontsize=9)
     fig.tight_layout()
-    _save(fig, path)
+    save(fig, path)
