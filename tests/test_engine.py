@@ -144,3 +144,16 @@ def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, t
     assert not drawn[0] & drawn[1]
     assert len(drawn[0]) == len(drawn[1]) == 600 // 2
     assert (tmp_path / "model.pt").exists()
+
+
+def test_train_stage_under_torchrun_writes_once_from_rank_0(small_sample, tmp_path):
+    repo = _stage_repo(tmp_path / "r", small_sample, epochs=1, train_launcher="torchrun --nproc_per_node=2")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # What `dvc repro train` runs: ${train_launcher} stages/train.py
+    out = sh(["torchrun", "--nproc_per_node=2", f"--master_port={port}", "stages/train.py"], cwd=repo).stdout
+    assert out.count("epoch 1/1:") == 1  # only rank 0 logs
+    log = json.loads((repo / "models/train_log.json").read_text())
+    assert log["world_size"] == 2 and log["epochs"][0]["val_accuracy"] > 0
+    assert sorted(p.name for p in (repo / "models").iterdir()) == ["checkpoint.pt", "model.pt", "train_log.json"]

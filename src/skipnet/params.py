@@ -65,6 +65,11 @@ def _nonempty_str(v):
     return isinstance(v, str) and v.strip() != "", "a non-empty path"
 
 
+def _launcher(v):
+    ok = isinstance(v, str) and v.split()[:1] in (["python"], ["python3"], ["torchrun"])
+    return ok, 'python, or torchrun with its options, e.g. "torchrun --nproc_per_node=4"'
+
+
 def _count_or_all(v):
     ok = v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 1)
     return ok, "an integer >= 1, or null for every image"
@@ -86,6 +91,7 @@ SCHEMA = {
     "precision": _choice("bf16", "fp32"),
     "deterministic": _bool,
     "compile": _bool,
+    "train_launcher": _launcher,
     "fetch_workers": _int(1, 256),
     "fetch_timeout": _positive_float,
     "coco": {"base_url": _url, "annotations_md5": _md5, "annotations_size": _int(1)},
