@@ -16,8 +16,7 @@ real_epoch_order = engine.epoch_order
 
 def recording_epoch_order(n, seed, epoch, rank, world):
     order = real_epoch_order(n, seed, epoch, rank, world)
-    if seed == params["seed"]:  # the per-epoch draws, not the steps-per-epoch sizing call
-        drawn.extend(order.tolist())
+    drawn.extend(order.tolist())
     return order
 
 

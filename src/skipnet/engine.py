@@ -25,7 +25,7 @@ from .prepare import load_split
 
 # Params that change what training computes; a checkpoint written under others is set aside.
 TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "recipe", "lr", "epochs",
-                 "batch_size", "seed", "precision", "deterministic", "improved")
+                 "batch_size", "seed", "display_interval", "precision", "deterministic", "improved")
 
 
 def setup_device(deterministic):
@@ -87,7 +87,11 @@ def epoch_order(n, seed, epoch, rank, world):
     """
     g = torch.Generator().manual_seed(seed * 1000 + epoch)
     perm = torch.randperm(n, generator=g)
-    return perm[: n - n % world][rank::world]
+    return perm[: shard_size(n, world) * world][rank::world]
+
+
+def shard_size(n, world):
+    return n // world
 
 
 def make_optimizer(model, params, device):
@@ -175,7 +179,7 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
     groups = model.stage_groups()
     optimizer = make_optimizer(model, params, device)
     batch = max(1, params["batch_size"] // world)  # batch_size is global across ranks
-    steps_per_epoch = math.ceil(len(epoch_order(len(y_train), 0, 0, rank, world)) / batch)
+    steps_per_epoch = math.ceil(shard_size(len(y_train), world) / batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
     smoothing = params["improved"]["label_smoothing"] if params["recipe"] == "improved" else 0.0
     criterion = nn.CrossEntropyLoss(label_smoothing=smoothing)
