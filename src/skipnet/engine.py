@@ -187,14 +187,14 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
 
     run_fingerprint = fingerprint(params, train_path)
     history = {"running_loss": [], "grad_norms": [], "epochs": []}
-    start_epoch = 0
+    start_epoch, step = 0, 0
     ckpt = load_checkpoint(checkpoint_path, run_fingerprint, log)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng_cpu"])
-        history, start_epoch = ckpt["history"], ckpt["epoch"]
+        history, start_epoch, step = ckpt["history"], ckpt["epoch"], ckpt["step"]
         log(f"resumed from {checkpoint_path}: epoch {start_epoch} of {params['epochs']} already done")
 
     net = model
@@ -203,7 +203,6 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
     if params["compile"] and device.type == "cuda":
         net = torch.compile(net)
 
-    step = start_epoch * steps_per_epoch
     for epoch in range(start_epoch, params["epochs"]):
         t0 = time.perf_counter()
         order = epoch_order(len(y_train), params["seed"], epoch, rank, world).to(device)
@@ -252,7 +251,8 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
         if rank == 0:
             save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
-                         "epoch": epoch + 1, "history": history, "fingerprint": run_fingerprint}, checkpoint_path)
+                         "epoch": epoch + 1, "step": step, "history": history,
+                         "fingerprint": run_fingerprint}, checkpoint_path)
     history["device"] = device_name(device)
     history["world_size"] = world
     if rank == 0:

@@ -32,10 +32,12 @@ def per_class_scores(matrix, classes):
 
 
 def run_title(params):
+    """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 (improved)"."""
+    recipe = " (improved)" if params["recipe"] == "improved" else ""
     if params["arch"] == "net3":
-        return f"Net3 lr={params['lr']:g}"
+        return f"Net3 lr={params['lr']:g}{recipe}"
     skip = "" if params["skip_connections"] else " no-skip"
-    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}"
+    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}{recipe}"
 
 
 def write_csv(path, fieldnames, rows):

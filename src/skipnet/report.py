@@ -12,6 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from . import plots
+from .evaluate import run_title
 from .files import atomic_write_text
 from .params import SkipnetError
 
@@ -67,13 +68,6 @@ def _read_at(rev, path, repo):
     return proc.stdout if proc.returncode == 0 else None
 
 
-def label(p):
-    if p["arch"] == "net3":
-        return f"Net3 lr={p['lr']:g} ({p['recipe']})"
-    skip = "" if p["skip_connections"] else ", no skip"
-    return f"MyNet depth={p['depth']}{skip} lr={p['lr']:g} ({p['recipe']})"
-
-
 def table(records):
     head = ("| experiment | arch | depth | skip | recipe | lr | final train loss | val loss | accuracy |\n"
             "|---|---|---:|---|---|---:|---:|---:|---:|\n")
@@ -92,7 +86,7 @@ def confusion_grid_png(records, path):
     fig, axes = plt.subplots(1, n, figsize=(7 * n, 5.5), squeeze=False)
     for ax, r in zip(axes[0], records):
         classes = r["params"]["classes"]
-        plots.confusion_heatmap(ax, r["metrics"]["confusion_matrix"], classes, label(r["params"]))
+        plots.confusion_heatmap(ax, r["metrics"]["confusion_matrix"], classes, run_title(r["params"]))
     fig.tight_layout()
     plots.save(fig, path)
 
@@ -102,7 +96,7 @@ def write(records, out_dir):
     if not records:
         raise SkipnetError("no experiment with metrics found: run one first, e.g. dvc exp run -S dataset=sample")
     out_dir = Path(out_dir)
-    plots.loss_png({f"{r['name']}: {label(r['params'])}": r["loss"] for r in records}, out_dir / "loss_overlay.png",
+    plots.loss_png({f"{r['name']}: {run_title(r['params'])}": r["loss"] for r in records}, out_dir / "loss_overlay.png",
                    title="Training loss per logging interval", ylim=(0, 5))
     confusion_grid_png(records, out_dir / "confusion_matrices.png")
     md = ("# Skip connections on a 5-class COCO subset: experiment report\n\n"
