@@ -38,11 +38,13 @@ def test_transient_faults_are_recovered_by_retry(site, tmp_path):
         m.inject(paths[2], "slow:2")
         m.inject(paths[3], "truncate")
         m.inject(paths[4], "503", "drop", "truncate")
+        m.inject(paths[5], "429", "500")
         assert fetch.fetch(rows, tmp_path, workers=4, timeout_s=0.5) == len(rows)
         seen = [r["path"] for r in m.requests]
     for r in rows:
         assert (tmp_path / r["file_name"]).read_bytes() == (site / "train2017" / r["file_name"]).read_bytes()
-    assert seen.count(paths[4]) == 4 and seen.count(paths[0]) == 2 and seen.count(paths[5]) == 1
+    assert seen.count(paths[4]) == 4 and seen.count(paths[0]) == 2 and seen.count(paths[5]) == 3
+    assert seen.count(paths[6]) == 1
 
 
 def test_a_missing_image_fails_clearly_naming_it(site, tmp_path):

@@ -5,6 +5,7 @@ import shlex
 import socket
 
 from conftest import REPO, set_params, sh
+from skipnet.models import MyNet, model_summary
 
 # Small enough for CI's 2 cores; the README's command with these appended.
 TEST_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40",
@@ -42,6 +43,10 @@ def test_quick_start_experiment_and_metrics_diff(repo):
     assert metrics["accuracy"] >= 0.6, metrics["accuracy"]
     assert set(metrics["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
     assert sum(map(sum, metrics["confusion_matrix"])) == 5 * 40
+    assert metrics["model"] == model_summary(MyNet(depth=1, num_classes=5, image_size=32), 32)
+    speed = metrics["speed"]
+    assert speed["images_per_s"] > 0 and speed["seconds_per_epoch"] > 0
+    assert speed["precision"] == "bf16" and speed["device"].startswith("cpu")
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images_with_several_classes"] > 0
     for png in ("confusion.png", "loss.png", "grad_norms.png", "preview.png"):

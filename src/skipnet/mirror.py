@@ -6,8 +6,7 @@ use it to stand in for COCO, which these machines cannot reach; it also works
 as a local mirror (`coco.base_url: http://127.0.0.1:PORT`).
 
 Faults are queued per path and consumed one request at a time:
-  "503"       answer 503 Service Unavailable
-  "404"       answer 404 (queue it several times to make it stick)
+  "503", "429", "404", ...   answer with that status (queue it several times to make it stick)
   "drop"      send the headers and half the body, then close the connection
   "slow:S"    sleep S seconds before answering (longer than the client's timeout)
   "truncate"  send only the first half of the file, with a matching Content-Length
@@ -40,7 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(server.latency_s)
         if fault and fault.startswith("slow:"):
             time.sleep(float(fault.split(":")[1]))
-        if fault in ("503", "404"):
+        if fault and fault.isdigit():
             self._send_status(int(fault))
             return
         file = (server.root / path.lstrip("/")).resolve()
