@@ -76,6 +76,22 @@ def time_engine(images, labels, depth, batches, size, precision):
     return seen / (time.perf_counter() - t0)
 
 
+def time_compute_ceiling(depth, batches, size):
+    """Upper bound for any loop on this machine: one fixed batch, the whole model in bf16, SGD."""
+    torch.manual_seed(0)
+    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size).to(torch.bfloat16)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+    x, y = torch.randn(128, 3, size, size, dtype=torch.bfloat16), torch.randint(0, len(CLASSES), (128,))
+    for i in range(batches + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(net(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return batches * 128 / (time.perf_counter() - t0)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--depth", type=int, default=16)
@@ -88,11 +104,13 @@ def main():
         study = time_study_loop(paths, labels, args.depth, args.batches, args.size)
         fp32 = time_engine(images, labels, args.depth, args.batches, args.size, "fp32")
         bf16 = time_engine(images, labels, args.depth, args.batches, args.size, "bf16")
+        ceiling = time_compute_ceiling(args.depth, args.batches, args.size)
     print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, {torch.get_num_threads()} threads, "
           f"{args.batches} timed batches each")
     print(f"study loop (JPEG decode per sample, 2 workers, fp32): {study:7.1f} img/s")
     print(f"engine fp32:                                        {fp32:7.1f} img/s  ({fp32 / study:.2f}x)")
     print(f"engine bf16 (default):                              {bf16:7.1f} img/s  ({bf16 / study:.2f}x)")
+    print(f"ceiling: fixed batch, all-bf16 model, SGD, no data: {ceiling:7.1f} img/s  ({ceiling / study:.2f}x)")
 
 
 if __name__ == "__main__":
