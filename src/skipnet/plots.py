@@ -38,16 +38,15 @@ def confusion_png(matrix, classes, title, path):
 def loss_png(curves, path, title="Training loss", ylim=None):
     """curves: {label: [(iteration, loss), ...]}; the study's Figure 5 when given several."""
     fig, ax = plt.subplots(figsize=(8, 6))
-    for label, points in curves.items():
-        if points:
-            ax.plot(*zip(*points), label=label, linewidth=2)
+    plotted = [ax.plot(*zip(*points), label=label, linewidth=2) for label, points in curves.items() if points]
     ax.set_xlabel("Iterations")
     ax.set_ylabel("Loss")
     ax.set_title(title)
     if ylim:
         ax.set_ylim(*ylim)
     ax.grid(True)
-    ax.legend()
+    if plotted:
+        ax.legend()
     fig.tight_layout()
     save(fig, path)
 
