@@ -91,7 +91,7 @@ def test_kill_9_during_fetch_then_rerun_completes(site, tmp_path):
         partial = len(list(images.glob("*.jpg")))
         assert 5 <= partial < len(rows)
         out = sh(["python", "stages/fetch.py"], cwd=repo).stdout
-        assert f"already there" in out
+        assert "already there" in out
     files = sorted(p for p in images.rglob("*") if p.is_file())
     assert [p.name for p in files] == sorted(r["file_name"] for r in rows)
     for p in files:

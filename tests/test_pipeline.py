@@ -77,7 +77,7 @@ def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
     set_params(repo, **{"coco.base_url": f"http://127.0.0.1:{port}"})
     proc = sh(["dvc", "repro"], cwd=repo, check=False, timeout=120)
     assert proc.returncode != 0
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, proc.stderr
     assert f"http://127.0.0.1:{port}/annotations/annotations_trainval2017.zip" in errors[0]
     assert re.search(r"dvc exp run -S dataset=sample", errors[0])

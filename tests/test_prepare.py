@@ -30,7 +30,10 @@ def test_transparency_is_composited_on_white(tmp_path, mode):
     if mode == "P":
         img = img.convert("P", palette=Image.Palette.ADAPTIVE)
         img.info["transparency"] = img.getpixel((12, 8))
-    img.save(tmp_path / "t.png", transparency=img.info.get("transparency")) if mode == "P" else img.save(tmp_path / "t.png")
+    if mode == "P":
+        img.save(tmp_path / "t.png", transparency=img.info["transparency"])
+    else:
+        img.save(tmp_path / "t.png")
     arr = load_image(tmp_path / "t.png", 16)
     assert tuple(arr[8, 14]) == (255, 255, 255)
     assert arr[8, 2, 2] > 200 and arr[8, 2, 0] < 50

@@ -9,7 +9,7 @@ TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S"
 
 def readme_grid():
     """The README's grid one-liner, split at '&&', with TINY added to each queued experiment."""
-    line = next(l for l in (REPO / "README.md").read_text().splitlines() if l.startswith("dvc exp run --queue"))
+    line = next(x for x in (REPO / "README.md").read_text().splitlines() if x.startswith("dvc exp run --queue"))
     commands = [shlex.split(part) for part in line.split("&&")]
     return [c + TINY if "--queue" in c else c for c in commands]
 

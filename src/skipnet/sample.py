@@ -27,7 +27,7 @@ DISTRACTOR_ONLY_FRACTION = 0.05
 GRAYSCALE_FRACTION = 0.04
 
 
-def _polygon(shape, cx, cy, w, h, rng):
+def _polygon(shape, cx, cy, w, h):
     """Outline of `shape` centred at (cx, cy) within a w x h box, as a flat point list."""
     def ring(n, rx, ry, phase=0.0):
         return [(cx + rx * math.cos(phase + 2 * math.pi * k / n), cy + ry * math.sin(phase + 2 * math.pi * k / n)) for k in range(n)]
@@ -65,11 +65,11 @@ def _draw_object(draw, shape, hue, box, rng):
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    pts = _polygon(shape, cx, cy, w, h, rng)
+    pts = _polygon(shape, cx, cy, w, h)
     color = _color(hue, rng)
     draw.polygon(pts, fill=color)
     if shape == "ring":
-        inner = _polygon("disc", cx, cy, w * 0.5, h * 0.5, rng)
+        inner = _polygon("disc", cx, cy, w * 0.5, h * 0.5)
         draw.polygon(inner, fill=_color(rng.random(), rng))
     if shape == "wheels":
         r = min(w, h) * 0.28
