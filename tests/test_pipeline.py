@@ -52,6 +52,10 @@ def test_quick_start_experiment_and_metrics_diff(repo):
     for png in ("confusion.png", "loss.png", "grad_norms.png", "preview.png"):
         assert (repo / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/confusion.csv").read_text().startswith("actual,predicted\n")
+    shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=repo).stdout)["data"]
+    assert sorted(shown) == sorted(["confusion", "loss", "grad_norms", "plots/confusion.png", "plots/loss.png",
+                                    "plots/grad_norms.png", "plots/preview.png"])
+    assert all(shown[k] for k in ("confusion", "loss", "grad_norms"))  # each has data to draw
     sh("git add -A && git commit -qm sample", cwd=repo)
 
     sh(["dvc", "exp", "run", "-S", "lr=0.0001"], cwd=repo)
