@@ -1,6 +1,7 @@
 """Image fetch against a loopback COCO look-alike with injected faults, and kill -9 recovery."""
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -58,6 +59,19 @@ def test_a_missing_image_fails_clearly_naming_it(site, tmp_path):
     assert msg.startswith("1 of 8 images could not be fetched")
     assert f"image {bad['image_id']} " in msg and "HTTP 404" in msg
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(r["file_name"] for r in rows if r is not bad)
+
+
+def test_an_unreachable_host_stops_early_with_one_clear_error(tmp_path):
+    with socket.socket() as s:  # nobody listens here: every connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    rows = [{"image_id": str(i), "file_name": f"{i:012d}.jpg", "url": f"http://127.0.0.1:{port}/train2017/{i:012d}.jpg",
+             "class": "boat", "split": "train"} for i in range(200)]
+    t0 = time.time()
+    with pytest.raises(SkipnetError, match=r"the first \d+ images all failed, e\.g\. http://127\.0\.0\.1:\d+/train2017/"):
+        fetch.fetch(rows, tmp_path, workers=20, timeout_s=5)
+    assert time.time() - t0 < 30  # without stopping: 10 rounds of 20 workers, each ~7.5 s of retries
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_rerun_fetches_only_missing_or_invalid_and_prunes_extras(site, tmp_path):

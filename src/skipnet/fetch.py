@@ -18,6 +18,8 @@ from .files import atomic_write_bytes, remove_temp_files
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
 from .params import SkipnetError
 
+GIVE_UP_AFTER = 20  # failures before any success: the host is down, not flaky
+
 
 def check_image(data):
     """Raise FetchError unless `data` decodes completely as an image."""
@@ -44,11 +46,11 @@ def read_source(pool, url):
     try:
         return Path(path).read_bytes()
     except OSError as e:
-        raise FetchError(f"cannot read {path}: {e.strerror}") from None
+        raise FetchError(f"cannot read {path}: {e.strerror}", final=True) from None
 
 
 def fetch_one(pool, url, dest):
-    """Download and verify one image; retry bad bodies (urllib3 already retried the connection)."""
+    """Download and verify one image; retry content that does not decode (urllib3 retries the transport)."""
     last = None
     for attempt in range(ATTEMPTS):
         try:
@@ -58,8 +60,8 @@ def fetch_one(pool, url, dest):
             return
         except FetchError as e:
             last = e
-            if str(e).startswith(("HTTP 4", "cannot read")) and not str(e).startswith("HTTP 429"):
-                break  # a missing file does not appear by asking again
+            if e.final:
+                break
             backoff(attempt)
     raise last
 
@@ -82,7 +84,7 @@ def fetch(rows, out_dir, workers, timeout_s):
         valid = list(tqdm(ex.map(lambda n: is_valid_file(out_dir / n), wanted), total=len(wanted),
                           desc="verify existing", unit="img", leave=False))
     todo = [r for r, ok in zip(wanted.values(), valid) if not ok]
-    failures = []
+    failures, fetched = [], 0
     pool = make_pool(workers, timeout_s)
     with ThreadPoolExecutor(workers) as ex, tqdm(total=len(wanted), initial=len(wanted) - len(todo),
                                                    desc="fetch images", unit="img") as bar:
@@ -92,7 +94,13 @@ def fetch(rows, out_dir, workers, timeout_s):
             if err is not None:
                 row = futures[fut]
                 failures.append((row["image_id"], row["url"], str(err)))
+            else:
+                fetched += 1
             bar.update(1)
+            if not fetched and len(failures) >= GIVE_UP_AFTER:
+                ex.shutdown(cancel_futures=True)
+                raise SkipnetError(f"the first {len(failures)} images all failed, e.g. {failures[0][1]} "
+                                   f"({failures[0][2]}); stopped. Check the network or coco.base_url, then rerun")
     if failures:
         failures.sort(key=lambda f: f[1])
         listing = "; ".join(f"image {i} {u} ({why})" for i, u, why in failures[:10])

@@ -13,7 +13,15 @@ BACKOFF_S = 0.25  # sleeps 0, 0.5, 1, 2, 4 ... seconds between tries
 
 
 class FetchError(Exception):
-    """A download that failed for a reason worth naming (status, timeout, bad content)."""
+    """A download that failed for a reason worth naming (status, timeout, bad content).
+
+    `final`: asking again will not help, because urllib3 already retried the
+    transport (connection errors, timeouts, 429, 5xx) or the answer was a 4xx.
+    """
+
+    def __init__(self, message, final=False):
+        super().__init__(message)
+        self.final = final
 
 
 def is_http(url):
@@ -41,9 +49,9 @@ def get_bytes(pool, url):
     try:
         resp = pool.request("GET", url, preload_content=True, enforce_content_length=True)
     except urllib3.exceptions.HTTPError as e:
-        raise FetchError(_reason(e)) from None
+        raise FetchError(_reason(e), final=True) from None
     if resp.status != 200:
-        raise FetchError(f"HTTP {resp.status} {resp.reason or ''}".strip())
+        raise FetchError(f"HTTP {resp.status} {resp.reason or ''}".strip(), final=True)
     return resp.data
 
 
