@@ -8,6 +8,7 @@ Prints both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dens
 Runs on CPU too with small settings (--train 500 --val 100 --epochs 1 --depth 1) as a smoke test.
 """
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -71,7 +72,7 @@ def main():
         t0 = time.perf_counter()
         per_class = (args.train + args.val) // len(CLASSES)
         sample.generate(tmp / "src", CLASSES, per_class, seed=60146)
-        import json
+        # pycocotools is not on the GPU machine: read the generated JSON directly
         data = json.loads((tmp / "src/annotations/instances_train2017.json").read_text())
         cats = {c["id"]: c["name"] for c in data["categories"]}
         by_image = {}

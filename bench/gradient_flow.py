@@ -6,15 +6,14 @@ prints stem/fc gradient-norm ratios for the first steps, for each depth and skip
     python bench/gradient_flow.py [--depths 8 16]
 """
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import REPO  # noqa: E402
-from skipnet import engine, fetch, prepare, sample, select  # noqa: E402
+from skipnet import engine, fetch, prepare, sample, select
+
+REPO = Path(__file__).resolve().parents[1]
 
 CLASSES = ["boat", "cake", "couch", "dog", "motorcycle"]
 

@@ -1,6 +1,7 @@
 """Shared fixtures: a temp copy of the repo under git, a small prepared sample, subprocess helpers."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,13 @@ def sh(args, cwd, check=True, timeout=600):
     if check:
         assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
+
+
+def free_port():
+    """A loopback port nobody listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def set_params(repo, **dotted):

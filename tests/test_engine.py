@@ -3,7 +3,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, copy_repo, env, set_params, sh
+from conftest import REPO, copy_repo, env, free_port, set_params, sh
 from skipnet import engine
 
 TIMING = ("seconds", "images_per_s")
@@ -132,9 +131,7 @@ def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, t
     train, val, _ = small_sample
     p = params(epochs=1)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     sh([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
         str(REPO / "tests/ddp_worker.py"), str(tmp_path / "params.yaml"), str(train), str(val), str(tmp_path)],
        cwd=tmp_path, timeout=300)
@@ -148,9 +145,7 @@ def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, t
 
 def test_train_stage_under_torchrun_writes_once_from_rank_0(small_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", small_sample, epochs=1, train_launcher="torchrun --nproc_per_node=2")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # What `dvc repro train` runs: ${train_launcher} stages/train.py
     out = sh(["torchrun", "--nproc_per_node=2", f"--master_port={port}", "stages/train.py"], cwd=repo).stdout
     assert out.count("epoch 1/1:") == 1  # only rank 0 logs

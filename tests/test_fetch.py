@@ -1,14 +1,13 @@
 """Image fetch against a loopback COCO look-alike with injected faults, and kill -9 recovery."""
 import os
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 from PIL import Image
 
-from conftest import copy_repo, env, set_params, sh
+from conftest import copy_repo, env, free_port, set_params, sh
 from skipnet import fetch, select
 from skipnet.mirror import Mirror, build_site
 from skipnet.params import SkipnetError
@@ -62,9 +61,7 @@ def test_a_missing_image_fails_clearly_naming_it(site, tmp_path):
 
 
 def test_an_unreachable_host_stops_early_with_one_clear_error(tmp_path):
-    with socket.socket() as s:  # nobody listens here: every connection is refused
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     rows = [{"image_id": str(i), "file_name": f"{i:012d}.jpg", "url": f"http://127.0.0.1:{port}/train2017/{i:012d}.jpg",
              "class": "boat", "split": "train"} for i in range(200)]
     t0 = time.time()

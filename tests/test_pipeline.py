@@ -2,9 +2,8 @@
 import json
 import re
 import shlex
-import socket
 
-from conftest import REPO, set_params, sh
+from conftest import REPO, free_port, set_params, sh
 from skipnet.models import MyNet, model_summary
 
 # Small enough for CI's 2 cores; the README's command with these appended.
@@ -75,9 +74,7 @@ def test_quick_start_experiment_and_metrics_diff(repo):
 
 
 def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
-    with socket.socket() as s:  # a port nobody listens on: connection refused, like an unreachable host
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     set_params(repo, **{"coco.base_url": f"http://127.0.0.1:{port}"})
     proc = sh(["dvc", "repro"], cwd=repo, check=False, timeout=120)
     assert proc.returncode != 0

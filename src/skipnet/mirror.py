@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from . import coco, sample
+from .download import md5sum
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -110,14 +111,11 @@ class Mirror:
             return list(self.httpd.requests)
 
 
-def build_site(root, classes, per_class, seed, extra_members=()):
+def build_site(root, classes, per_class, seed):
     """Lay out a COCO look-alike under `root`: the annotations zip and train2017 images.
 
     Returns (zip size in bytes, md5) for params' coco.annotations_size and annotations_md5.
-    `extra_members` adds (name, bytes) entries to the zip (e.g. a hostile `../` path).
     """
-    from .download import md5sum
-
     root = Path(root)
     staging = root / ".staging"
     sample.generate(staging, classes, per_class, seed)
@@ -131,7 +129,5 @@ def build_site(root, classes, per_class, seed, extra_members=()):
         zf.writestr(coco.INSTANCES_MEMBERS[0], train_json)
         zf.writestr(coco.INSTANCES_MEMBERS[1], json.dumps(val))
         zf.writestr("annotations/captions_train2017.json", "{}")
-        for name, data in extra_members:
-            zf.writestr(name, data)
     shutil.rmtree(staging)
     return zip_path.stat().st_size, md5sum(zip_path)
