@@ -50,6 +50,9 @@ def study_slice(paths, labels, depth, batches, device):
         seen += len(y)
         if i == batches + 1:
             break
+    if t0 is None:
+        raise SystemExit(f"--train {len(paths)} gives too few batches of 128 for --study-batches {batches} "
+                         "(two warm-up batches come first): raise --train")
     if device.type == "cuda":
         torch.cuda.synchronize()
     return seen / (time.perf_counter() - t0)
