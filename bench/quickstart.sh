@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Time the README's offline quick start in a fresh copy of the repo (tracked files only).
+# Time the README's offline quick start in a fresh copy of the repo (tracked and untracked, not ignored, files).
 #   bash bench/quickstart.sh
 set -euo pipefail
 repo=$(git rev-parse --show-toplevel)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-git -C "$repo" ls-files -z | (cd "$repo" && xargs -0 cp --parents -t "$tmp")
+git -C "$repo" ls-files -z -co --exclude-standard | (cd "$repo" && xargs -0 cp --parents -t "$tmp")
 cd "$tmp"
 git init -q && git add -A && git -c user.email=b@b -c user.name=b commit -qm bench
 cmd=$(grep -m1 '^dvc exp run -S dataset=sample' "$repo/README.md")

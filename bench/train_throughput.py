@@ -2,9 +2,11 @@
 
 Study-faithful loop: JPEG files on disk, PIL open + ToTensor + Resize + Normalize per sample,
 DataLoader(batch 128, shuffle, 2 workers), fp32 Adam. Ours: uint8 tensors in memory, batches by
-index, normalization on the device, bf16 autocast (and fp32 for reference).
+index, normalization on the device, in fp32 and bf16 autocast, each with and without channels_last
+and with foreach or fused Adam; and what `precision: auto` picks on this CPU, and why.
 
     python bench/train_throughput.py [--depth 16] [--batches 6]
+    ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python bench/train_throughput.py   # a CPU without bf16
 """
 import argparse
 import tempfile
@@ -17,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from _images import CLASSES, coco_sized_jpegs
-from skipnet import engine
+from skipnet import engine, precision
 from skipnet.models import MyNet
 from skipnet.prepare import pack
 
@@ -52,21 +54,22 @@ def time_study_loop(paths, labels, depth, batches, size):
     return seen / (time.perf_counter() - t0)
 
 
-def time_engine(images, labels, depth, batches, size, precision):
+def time_engine(images, labels, depth, batches, size, arithmetic, channels_last, adam):
     """The engine's inner step (what engine.train runs per batch), timed over `batches` batches."""
     torch.manual_seed(0)
     device = torch.device("cpu")
     x_all, y_all = engine.to_device_tensors(images, np.asarray(labels), device)
     net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), foreach=True)
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    net = net.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), **{adam: True})
+    autocast = precision.autocast("cpu", arithmetic)
     order = engine.epoch_order(len(y_all), 0, 0, 0, 1)
     seen, t0 = 0, None
     for i in range(batches + 1):
         if i == 1:
             t0, seen = time.perf_counter(), 0
         idx = order[(i * 128) % len(order):][:128]
-        x, y = engine.normalize(x_all[idx], False), y_all[idx]
+        x, y = engine.normalize(x_all[idx], channels_last), y_all[idx]
         with autocast:
             loss = torch.nn.functional.cross_entropy(net(x).float(), y)
         opt.zero_grad(set_to_none=True)
@@ -97,20 +100,30 @@ def main():
     ap.add_argument("--depth", type=int, default=16)
     ap.add_argument("--batches", type=int, default=6, help="timed batches per loop (after one warm-up batch)")
     ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--slow-batches", type=int, default=1,
+                    help="timed batches for bf16 where this CPU only emulates it (about 15x slower)")
     args = ap.parse_args()
+    auto, reason, _ = precision.decide("auto", "cpu", cpu=precision.cpu_facts())
+    bf16_batches = args.batches if auto == "bf16" else args.slow_batches
     with tempfile.TemporaryDirectory() as tmp:
         paths, labels = coco_sized_jpegs(tmp, per_class=(args.batches + 2) * 128 // len(CLASSES) + 1)
         images = pack(paths, args.size)
         study = time_study_loop(paths, labels, args.depth, args.batches, args.size)
-        fp32 = time_engine(images, labels, args.depth, args.batches, args.size, "fp32")
-        bf16 = time_engine(images, labels, args.depth, args.batches, args.size, "bf16")
-        ceiling = time_compute_ceiling(args.depth, args.batches, args.size)
+        rows = []
+        for arithmetic in ("fp32", "bf16"):
+            for channels_last, adam in ((False, "foreach"), (True, "foreach"), (True, "fused")):
+                n = args.batches if arithmetic == "fp32" else bf16_batches
+                speed = time_engine(images, labels, args.depth, n, args.size, arithmetic, channels_last, adam)
+                layout = "channels_last" if channels_last else "contiguous"
+                rows.append((f"engine {arithmetic}, {layout}, {adam} Adam ({n} batches)", speed))
+        ceiling = time_compute_ceiling(args.depth, bf16_batches, args.size)
     print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, {torch.get_num_threads()} threads, "
-          f"{args.batches} timed batches each")
-    print(f"study loop (JPEG decode per sample, 2 workers, fp32): {study:7.1f} img/s")
-    print(f"engine fp32:                                        {fp32:7.1f} img/s  ({fp32 / study:.2f}x)")
-    print(f"engine bf16 (default):                              {bf16:7.1f} img/s  ({bf16 / study:.2f}x)")
-    print(f"ceiling: fixed batch, all-bf16 model, SGD, no data: {ceiling:7.1f} img/s  ({ceiling / study:.2f}x)")
+          f"{args.batches} timed batches each unless noted, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(f"precision: auto -> {auto} ({reason})")
+    print(f"{'study loop (JPEG decode per sample, 2 workers, fp32)':60s} {study:7.1f} img/s")
+    for name, speed in rows:
+        print(f"{name:60s} {speed:7.1f} img/s  ({speed / study:.2f}x)")
+    print(f"{'ceiling: fixed batch, all-bf16 model, SGD, no data':60s} {ceiling:7.1f} img/s  ({ceiling / study:.2f}x)")
 
 
 if __name__ == "__main__":

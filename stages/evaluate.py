@@ -1,33 +1,45 @@
-"""evaluate: metrics/ (git-tracked) and plots/ from the trained model and its training log."""
-import json
+"""evaluate: detail metrics (per class, confusion matrix, model, speed, data) and plots from the trained model.
 
-from skipnet import evaluate
+The headline metrics come from the train stage (dvclive/metrics.json); these stay one command away:
+    dvc metrics show metrics/classes.json metrics/run.json metrics/data.json
+"""
+import json
+from pathlib import Path
+
+from skipnet import evaluate, live
 from skipnet.cli import run_stage
 from skipnet.files import atomic_write_text
 
+TRAIN_NPZ = "data/prepared/train.npz"  # read only with tune_holdout > 0
 VAL_NPZ = "data/prepared/val.npz"
 MODEL = "models/model.pt"
 TRAIN_LOG = "models/train_log.json"
 SELECTION_STATS = "data/selection.json"
 OUT = {
-    "metrics": "metrics/eval.json",
+    "classes": "metrics/classes.json",
+    "run": "metrics/run.json",
     "confusion_csv": "plots/confusion.csv",
     "confusion_png": "plots/confusion.png",
     "loss_csv": "plots/loss.csv",
     "loss_png": "plots/loss.png",
+    "epochs_png": "plots/epochs.png",
     "grad_csv": "plots/grad_norms.csv",
     "grad_png": "plots/grad_norms.png",
 }
 DATA_METRICS = "metrics/data.json"
 
 
+def read_if_exists(path):
+    return Path(path).read_text() if Path(path).exists() else None
+
+
 def main(params, args):
-    with open(TRAIN_LOG) as f:
-        history = json.load(f)
-    metrics = evaluate.run(params, MODEL, VAL_NPZ, history, OUT)
-    with open(SELECTION_STATS) as f:  # republished here: git-tracked, unlike the cached select stage
-        atomic_write_text(DATA_METRICS, f.read())
-    print(f"val accuracy {metrics['accuracy']:.4f}, val loss {metrics['val_loss']:.4f}")
+    history = json.loads(Path(TRAIN_LOG).read_text())
+    epochs = live.read_epochs(read_if_exists)
+    scores = evaluate.run(params, MODEL, TRAIN_NPZ, VAL_NPZ, history, epochs, OUT)
+    # republished here: git-tracked, unlike the cached select stage's output
+    atomic_write_text(DATA_METRICS, Path(SELECTION_STATS).read_text())
+    print(f"val accuracy {scores['accuracy']:.4f}, val loss {scores['val_loss']:.4f}")
 
 
 if __name__ == "__main__":

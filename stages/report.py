@@ -1,21 +1,24 @@
-"""report (outside the DVC pipeline): reports/study.md over every experiment.
+"""report (outside the DVC pipeline): reports/study.md and its figures from the run records in reports/runs/.
 
-Table 1 (lr, final train loss, val loss, accuracy, plus arch, depth, skip and recipe),
-the loss-curve overlay (the study's Figure 5) and the confusion matrices side by side.
-Run it after the experiments: `python stages/report.py`.
+Add finished experiments to the records first (`python stages/record.py EXP ...`); a hand-written
+reports/notes.md (measured explanations) is appended when present.
 """
-from skipnet import report
+from pathlib import Path
+
+from skipnet import records, report
 from skipnet.cli import run_stage
 
 
 def add_args(parser):
+    parser.add_argument("--runs", default=str(records.RUNS_DIR), help="run records folder (default: %(default)s)")
     parser.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
 
 
 def main(params, args):
-    records = report.collect(report.exp_show())
-    path = report.write(records, args.out)
-    print(f"wrote {path} ({len(records)} experiments)")
+    runs = records.load_all(args.runs)
+    notes = Path(args.out) / "notes.md"
+    path = report.write(runs, args.out, notes.read_text() if notes.exists() else None)
+    print(f"wrote {path} ({len(runs)} runs)")
 
 
 if __name__ == "__main__":

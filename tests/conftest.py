@@ -57,7 +57,7 @@ def copy_repo(dest):
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
-    for stale in ("dvc.lock", "metrics", "plots"):  # outputs of the developer's own runs
+    for stale in ("dvc.lock", "metrics", "plots", "dvclive", "reports"):  # outputs of the developer's own runs
         target = dest / stale
         if target.is_dir():
             shutil.rmtree(target)

@@ -2,9 +2,10 @@
 
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, for the improved recipe, augmented) on the
-device. bf16 autocast on CPU and CUDA, a checkpoint every epoch that a rerun
+device. bf16 autocast where the device runs it natively (skipnet.precision), a checkpoint every epoch that a rerun
 resumes from, and DistributedDataParallel when started under torchrun.
 """
+import contextlib
 import hashlib
 import json
 import math
@@ -20,12 +21,13 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .files import atomic_path
+from . import precision as precisions
 from .models import build_model
-from .prepare import load_split
+from .prepare import train_and_eval_splits
 
 # Params that change what training computes; a checkpoint written under others is set aside.
 TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "recipe", "lr", "epochs",
-                 "batch_size", "seed", "display_interval", "precision", "deterministic", "improved")
+                 "batch_size", "seed", "display_interval", "precision", "deterministic", "improved", "tune_holdout")
 
 
 def setup_device(deterministic):
@@ -47,9 +49,15 @@ def setup_device(deterministic):
 
 
 def device_name(device):
+    """The machine a run's numbers come from, e.g. "cpu: AMD EPYC (AVX512), 2 threads"."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    return f"cpu: {model} ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads"
 
 
 def to_device_tensors(images, labels, device):
@@ -122,9 +130,11 @@ def grad_norms(groups):
     return out
 
 
-def fingerprint(params, train_path):
-    """What a checkpoint must match to be resumed: the training params and the training data."""
-    h = hashlib.sha256(json.dumps({k: params[k] for k in TRAINING_KEYS}, sort_keys=True).encode())
+def fingerprint(params, precision, train_path):
+    """What a checkpoint must match to be resumed: the training params (with the precision
+    `auto` resolved to on this machine) and the training data."""
+    keys = {k: params[k] for k in TRAINING_KEYS} | {"precision": precision}
+    h = hashlib.sha256(json.dumps(keys, sort_keys=True).encode())
     with open(train_path, "rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
@@ -163,14 +173,21 @@ def load_checkpoint(path, want_fingerprint, log):
     return ckpt
 
 
-def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
-    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed)."""
+def train(params, train_path, val_path, model_path, checkpoint_path, log=print, on_epoch=None):
+    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed).
+
+    `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint is saved;
+    after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
+    these calls has each epoch exactly once.
+    """
     device, rank, world = setup_device(params["deterministic"])
     log = log if rank == 0 else (lambda *a, **k: None)
+    precision, precision_reason = precisions.resolve(params["precision"], device)
+    log(f"precision: {precision} ({precision_reason}) on {device_name(device)}")
     torch.manual_seed(params["seed"])
-    images, labels, classes = load_split(train_path)
+    (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
+        train_path, val_path, params["tune_holdout"], params["seed"])
     x_train, y_train = to_device_tensors(images, labels, device)
-    val_images, val_labels, _ = load_split(val_path)
     x_val, y_val = to_device_tensors(val_images, val_labels, device)
 
     channels_last = device.type == "cuda"
@@ -183,9 +200,9 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
     smoothing = params["improved"]["label_smoothing"] if params["recipe"] == "improved" else 0.0
     criterion = nn.CrossEntropyLoss(label_smoothing=smoothing)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=params["precision"] == "bf16")
+    autocast = precisions.autocast(device.type, precision)
 
-    run_fingerprint = fingerprint(params, train_path)
+    run_fingerprint = fingerprint(params, precision, train_path)
     history = {"running_loss": [], "grad_norms": [], "epochs": []}
     start_epoch, step = 0, 0
     ckpt = load_checkpoint(checkpoint_path, run_fingerprint, log)
@@ -196,6 +213,9 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
         torch.set_rng_state(ckpt["rng_cpu"])
         history, start_epoch, step = ckpt["history"], ckpt["epoch"], ckpt["step"]
         log(f"resumed from {checkpoint_path}: epoch {start_epoch} of {params['epochs']} already done")
+    on_epoch = on_epoch if on_epoch and rank == 0 else (lambda record: None)
+    for record in history["epochs"]:
+        on_epoch(record)
 
     net = model
     if world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
@@ -236,6 +256,7 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
                 history["grad_norms"].append({"step": step, **grad_norms(groups)})
                 bar.set_postfix(loss=f"{avg:.3f}")
                 running, n_running = torch.zeros((), device=device), 0
+            last_lr = optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
             optimizer.step()
             scheduler.step()
         if device.type == "cuda":
@@ -243,8 +264,8 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
         seconds = time.perf_counter() - t0
         val_loss, val_acc, _ = evaluate(model, x_val, y_val, 512, autocast, channels_last)
         record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
-                  "val_loss": val_loss, "val_accuracy": val_acc, "seconds": seconds,
-                  "images_per_s": seen * world / seconds}
+                  "val_loss": val_loss, "val_accuracy": val_acc, "lr": last_lr,
+                  "seconds": seconds, "images_per_s": seen * world / seconds}
         history["epochs"].append(record)
         log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
             f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
@@ -253,8 +274,9 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print):
                          "scheduler": scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
                          "epoch": epoch + 1, "step": step, "history": history,
                          "fingerprint": run_fingerprint}, checkpoint_path)
-    history["device"] = device_name(device)
-    history["world_size"] = world
+        on_epoch(record)
+    history.update(device=device_name(device), world_size=world, precision=precision,
+                   precision_reason=precision_reason)
     if rank == 0:
         save_atomic(model.state_dict(), model_path)
     return model, history

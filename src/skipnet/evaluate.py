@@ -1,4 +1,9 @@
-"""The evaluate stage: val loss, accuracy, per-class precision/recall/F1, confusion matrix, figures."""
+"""The evaluate stage: per-class scores, confusion matrix, model and speed details, and the figures.
+
+The headline numbers (final train loss, val loss, val accuracy) are the train stage's, logged by
+DVCLive; this stage recomputes val loss and accuracy with the saved model (they must agree) and
+writes the detail that stays one command away: `dvc metrics show metrics/classes.json`.
+"""
 import csv
 import json
 import math
@@ -7,11 +12,12 @@ import numpy as np
 import torch
 
 from . import plots
+from . import precision as precisions
 from .engine import evaluate as run_model
 from .engine import to_device_tensors
 from .files import atomic_path, atomic_write_text
 from .models import build_model, model_summary
-from .prepare import load_split
+from .prepare import train_and_eval_splits
 
 
 def confusion_matrix(actual, predicted, num_classes):
@@ -21,6 +27,7 @@ def confusion_matrix(actual, predicted, num_classes):
 
 
 def per_class_scores(matrix, classes):
+    """precision, recall (= the class's accuracy) and F1 per class."""
     scores = {}
     for i, name in enumerate(classes):
         tp = matrix[i, i]
@@ -42,46 +49,53 @@ def run_title(params):
 
 def write_csv(path, fieldnames, rows):
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames)
+        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 
 
-def run(params, model_path, val_path, history, out):
-    """Evaluate the trained model; write metrics and plots to the paths in `out`; return the metrics."""
-    images, labels, classes = load_split(val_path)
+def class_metrics(model, images, labels, classes, precision):
+    """(val loss, accuracy, per-class scores, confusion matrix) of `model` on a split, and its predictions."""
+    x, y = to_device_tensors(images, labels, next(model.parameters()).device)
+    val_loss, accuracy, predicted = run_model(model, x, y, 512, precisions.autocast(x.device.type, precision),
+                                              channels_last=False)
+    predicted = predicted.cpu().numpy()
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    return {"accuracy": accuracy, "val_loss": val_loss, "per_class": per_class_scores(matrix, classes),
+            "confusion_matrix": matrix.tolist()}, predicted
+
+
+def run_details(model, params, history, epochs):
+    """Model size and training speed: what ran, where, how fast."""
+    return {"model": model_summary(model, params["image_size"]),
+            "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
+                      "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
+                      "train_seconds": float(np.sum([e["seconds"] for e in epochs])),
+                      "device": history["device"], "world_size": history["world_size"],
+                      "precision": history["precision"], "precision_reason": history["precision_reason"]}}
+
+
+def run(params, model_path, train_path, val_path, history, epochs, out):
+    """Evaluate the trained model; write the detail metrics and plots to the paths in `out`; return them."""
+    _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
     model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
     model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
-    x, y = to_device_tensors(images, labels, torch.device("cpu"))
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=params["precision"] == "bf16")
-    val_loss, accuracy, predicted = run_model(model, x, y, 512, autocast, channels_last=False)
-    predicted = predicted.numpy()
-    matrix = confusion_matrix(labels, predicted, len(classes))
-    epochs = history["epochs"]
-    metrics = {
-        "accuracy": accuracy,
-        "val_loss": val_loss,
-        "train_loss": epochs[-1]["train_loss"],
-        "final_running_loss": history["running_loss"][-1]["loss"] if history["running_loss"] else None,
-        "per_class": per_class_scores(matrix, classes),
-        "confusion_matrix": matrix.tolist(),
-        "model": model_summary(model, params["image_size"]),
-        "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
-                  "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
-                  "device": history["device"], "precision": params["precision"], "world_size": history["world_size"]},
-    }
-    atomic_write_text(out["metrics"], json.dumps(metrics, indent=2) + "\n")
+    scores, predicted = class_metrics(model, images, labels, classes, history["precision"])
+    atomic_write_text(out["classes"], json.dumps(scores, indent=2) + "\n")
+    atomic_write_text(out["run"], json.dumps(run_details(model, params, history, epochs), indent=2) + "\n")
 
     title = run_title(params)
     write_csv(out["confusion_csv"], ["actual", "predicted"],
               [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)])
-    plots.confusion_png(matrix, classes, f"Confusion Matrix for {title}", out["confusion_png"])
+    plots.confusion_png(np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}",
+                        out["confusion_png"])
     write_csv(out["loss_csv"], ["step", "epoch", "loss"], history["running_loss"])
     plots.loss_png({title: [(r["step"], r["loss"]) for r in history["running_loss"]]}, out["loss_png"],
                    title=f"Training Loss for {title}")
+    plots.epochs_png(epochs, out["epochs_png"], f"Per epoch: train vs val, {title}")
     groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
     write_csv(out["grad_csv"], ["step"] + [f"log10_{g}" for g in groups],
               [{"step": r["step"], **{f"log10_{g}": math.log10(max(r[g], 1e-30)) for g in groups}}
                for r in history["grad_norms"]])
     plots.grad_norms_png(history["grad_norms"], out["grad_png"], f"Gradient norms per stage, {title}")
-    return metrics
+    return scores

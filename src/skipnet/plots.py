@@ -51,6 +51,28 @@ def loss_png(curves, path, title="Training loss", ylim=None):
     save(fig, path)
 
 
+def epochs_axes(ax_loss, ax_acc, epochs, label=""):
+    """Train vs val loss and accuracy per epoch: a widening gap is overfitting."""
+    x = [e["epoch"] for e in epochs]
+    prefix = f"{label} " if label else ""
+    for split, style in (("train", "-"), ("val", "--")):
+        ax_loss.plot(x, [e[f"{split}_loss"] for e in epochs], style, label=f"{prefix}{split}", linewidth=1.8)
+        ax_acc.plot(x, [e[f"{split}_accuracy"] for e in epochs], style, label=f"{prefix}{split}", linewidth=1.8)
+    for ax, name in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+
+
+def epochs_png(epochs, path, title):
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.5))
+    epochs_axes(ax_loss, ax_acc, epochs)
+    fig.suptitle(title)
+    fig.tight_layout()
+    save(fig, path)
+
+
 def grad_norms_png(records, path, title):
     """One log-scale series per parameter group: how gradients reach each stage."""
     fig, ax = plt.subplots(figsize=(8, 6))

@@ -71,6 +71,22 @@ def load_split(path):
         return z["images"], z["labels"].astype(np.int64), [str(c) for c in z["classes"]]
 
 
+def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
+    """((train images, labels), (eval images, labels), classes).
+
+    With tune_holdout > 0, a seeded fraction of train is held out and is what every "val" number is
+    computed on, so that settings can be tuned without touching val; the val split is not read.
+    """
+    images, labels, classes = load_split(train_path)
+    if not tune_holdout:
+        val_images, val_labels, _ = load_split(val_path)
+        return (images, labels), (val_images, val_labels), classes
+    order = np.random.default_rng(seed).permutation(len(labels))
+    held = np.sort(order[:round(len(labels) * tune_holdout)])
+    kept = np.sort(order[round(len(labels) * tune_holdout):])
+    return (images[kept], labels[kept]), (images[held], labels[held]), classes
+
+
 def run(rows, images_dir, classes, size, out_dir):
     out_dir = Path(out_dir)
     index = {name: i for i, name in enumerate(classes)}

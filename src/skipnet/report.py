@@ -1,12 +1,10 @@
-"""The study report over all experiments: Table 1, the loss-curve overlay (Figure 5), confusion matrices.
+"""The study report, built from the committed run records alone (reports/runs/, see skipnet.records).
 
-Reads `dvc exp show --json` for params and metrics, and each experiment's git-tracked
-`plots/loss.csv` from its commit (evaluate writes it with cache: false, so no `dvc pull`).
+Table 1 beside the study's numbers, every run with the params that vary between runs, per-class
+accuracy, depth sweeps (any runs that differ only in depth and skip connections), tuning runs,
+the loss-curve overlay (the study's Figure 5), per-epoch train vs val curves, confusion matrices,
+and each run's machine, training time and exact command.
 """
-import csv
-import io
-import json
-import subprocess
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,102 +14,196 @@ from .evaluate import run_title
 from .files import atomic_write_text
 from .params import SkipnetError
 
-LOSS_CSV = "plots/loss.csv"
-METRICS = "metrics/eval.json"
+# The study's reported numbers (ECE60146 HW5): the params that identify the run, then its numbers.
+STUDY = [
+    ({"arch": "mynet", "depth": 16, "skip_connections": True, "recipe": "study", "lr": 0.001,
+      "image_size": 32}, "MyNet-16, lr 1e-3", {"val_acc": 0.5452, "train_loss": 0.435, "val_loss": 1.552}),
+    ({"arch": "mynet", "depth": 16, "skip_connections": True, "recipe": "study", "lr": 0.0001,
+      "image_size": 32}, "MyNet-16, lr 1e-4", {"val_acc": 0.4900, "train_loss": 0.101, "val_loss": 2.399}),
+    ({"arch": "net3", "recipe": "study", "lr": 0.001, "image_size": 64}, "Net3 (64x64)", {"val_acc": 0.5632}),
+]
+STUDY_SETTING = {"epochs": 20, "batch_size": 128, "tune_holdout": 0}
+SWEEP_KEYS = ("depth", "skip_connections")
 
 
-def _git(args, cwd):
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
-def collect(exp_show, repo="."):
-    """One record per run that has metrics: name, rev, params, metrics, loss curve."""
-    records, seen = [], set()
-
-    def walk(node, name=None):
-        if isinstance(node, list):
-            for item in node:
-                walk(item)
-            return
-        if not isinstance(node, dict):
-            return
-        data = node.get("data")
-        if isinstance(data, dict) and "rev" in node and node["rev"] not in seen:
-            params = data.get("params", {}).get("params.yaml", {}).get("data")
-            metrics = (data.get("metrics") or {}).get(METRICS, {}).get("data")
-            if params and metrics:
-                seen.add(node["rev"])
-                rev = data.get("rev") or node["rev"]
-                # exp show drops list values (the confusion matrix): read the committed file itself
-                full = _read_at(rev, METRICS, repo)
-                loss = _read_at(rev, LOSS_CSV, repo) or ""
-                records.append({"name": node.get("name") or ("workspace" if rev == "workspace" else rev[:7]),
-                                "rev": rev, "params": params,
-                                "metrics": json.loads(full) if full else metrics,
-                                "loss": [(int(r["step"]), float(r["loss"])) for r in csv.DictReader(io.StringIO(loss))]})
-        for value in node.values():
-            if isinstance(value, (list, dict)):
-                walk(value)
-
-    walk(exp_show)
-    # `dvc exp run` applies its results to the workspace: list that run once, under its experiment name
-    others = [(r["params"], r["metrics"]) for r in records if r["rev"] != "workspace"]
-    return [r for r in records if r["rev"] != "workspace" or (r["params"], r["metrics"]) not in others]
+def varying(runs):
+    """Param keys (flattened) whose values differ between runs, in params.yaml order."""
+    flat = [flatten(r["params"]) for r in runs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
 
-def _read_at(rev, path, repo):
-    """A git-tracked file's text at `rev` ("workspace": on disk), or None."""
-    if rev == "workspace":
-        file = Path(repo) / path
-        return file.read_text() if file.exists() else None
-    proc = _git(["show", f"{rev}:{path}"], repo)
-    return proc.stdout if proc.returncode == 0 else None
+def study_row(params):
+    """The study's row this run reproduces, or None."""
+    for match, label, numbers in STUDY:
+        if all(params.get(k) == v for k, v in {**match, **STUDY_SETTING}.items()):
+            return label, numbers
+    return None
 
 
-def table(records):
-    head = ("| experiment | arch | depth | skip | recipe | lr | final train loss | val loss | accuracy |\n"
-            "|---|---|---:|---|---|---:|---:|---:|---:|\n")
+def sweeps(runs):
+    """Groups of runs equal in every param but depth and skip_connections, with several depths."""
+    groups = {}
+    for r in runs:
+        if r["params"]["arch"] != "mynet":
+            continue
+        rest = {k: v for k, v in flatten(r["params"]).items() if k not in SWEEP_KEYS}
+        groups.setdefault(repr(sorted(rest.items())), []).append(r)
+    return [g for g in groups.values() if len({r["params"]["depth"] for r in g}) >= 3]
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _num(x, digits=3):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def _cell(value):
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.1f} min"
+
+
+def table1(runs):
     rows = []
-    for r in records:
-        p, m = r["params"], r["metrics"]
-        depth = p["depth"] if p["arch"] == "mynet" else "-"
-        skip = ("yes" if p["skip_connections"] else "no") if p["arch"] == "mynet" else "-"
-        rows.append(f"| {r['name']} | {p['arch']} | {depth} | {skip} | {p['recipe']} | {p['lr']:g} | "
-                    f"{m['train_loss']:.3f} | {m['val_loss']:.4f} | {100 * m['accuracy']:.2f}% |")
+    for r in runs:
+        match = study_row(r["params"])
+        if match:
+            label, study = match
+            ours = r["headline"]
+            delta = 100 * (ours["val_acc"] - study["val_acc"])
+            rows.append(f"| {label} | {r['name']} | {_pct(study['val_acc'])} | {_pct(ours['val_acc'])} | {delta:+.2f} | "
+                        f"{_num(study.get('train_loss'))} | {_num(ours['train_loss'])} | "
+                        f"{_num(study.get('val_loss'))} | {_num(ours['val_loss'])} |")
+    if not rows:
+        return "No run matches a row of the study's Table 1 (20 epochs, batch 128, no tuning hold-out).\n"
+    return ("| study's run | our run | study val acc | our val acc | points | study train loss | our train loss "
+            "| study val loss | our val loss |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
+
+
+def runs_table(runs, keys):
+    head = "| run | " + " | ".join(keys) + " | epochs run | final train loss | val loss | val acc | best val acc (epoch) " \
+           "| train acc - val acc | train time | machine |\n"
+    head += "|---|" + "---|" * len(keys) + "---:|---:|---:|---:|---:|---:|---:|---|\n"
+    rows = []
+    for r in runs:
+        flat, h, last = flatten(r["params"]), r["headline"], r["epochs"][-1]
+        best = max(r["epochs"], key=lambda e: e["val_accuracy"])
+        rows.append(f"| {r['name']} | " + " | ".join(_cell(flat.get(k)) for k in keys) +
+                    f" | {len(r['epochs'])} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {_pct(h['val_acc'])} | "
+                    f"{_pct(best['val_accuracy'])} ({best['epoch']}) | "
+                    f"{100 * (last['train_accuracy'] - last['val_accuracy']):+.1f} | {_minutes(r['train_seconds'])} | "
+                    f"{r['machine']} |")
     return head + "\n".join(rows) + "\n"
 
 
-def confusion_grid_png(records, path):
-    n = len(records)
-    fig, axes = plt.subplots(1, n, figsize=(7 * n, 5.5), squeeze=False)
-    for ax, r in zip(axes[0], records):
-        classes = r["params"]["classes"]
-        plots.confusion_heatmap(ax, r["metrics"]["confusion_matrix"], classes, run_title(r["params"]))
+def per_class_table(runs):
+    classes = list(dict.fromkeys(c for r in runs for c in r["params"]["classes"]))
+    head = "| run | " + " | ".join(classes) + " |\n|---|" + "---:|" * len(classes) + "\n"
+    rows = [f"| {r['name']} | " + " | ".join(_pct(r["classes"]["per_class"][c]["recall"]) if c in r["classes"]["per_class"]
+                                          else "-" for c in classes) + " |" for r in runs]
+    return head + "\n".join(rows) + "\n"
+
+
+def commands_table(runs):
+    rows = [f"| {r['name']} | `{r['command']}` | {r['source']} | {r['date'][:16]} |" for r in runs]
+    return "| run | command | source | finished |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
+
+
+def sweep_png(group, path):
+    epochs = sorted({r["params"]["epochs"] for r in group})
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for skip, style in ((True, "o-"), (False, "s--")):
+        points = sorted((r["params"]["depth"], r["headline"]) for r in group if r["params"]["skip_connections"] == skip)
+        if points:
+            label = "with skip connections" if skip else "without skip connections"
+            ax_acc.plot([d for d, _ in points], [100 * h["val_acc"] for _, h in points], style, label=label)
+            ax_loss.plot([d for d, _ in points], [h["train_loss"] for _, h in points], style, label=label)
+    for ax, name in ((ax_acc, "val accuracy (%)"), (ax_loss, "final train loss")):
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth (SkipBlocks per stage)")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"Depth sweep, {'/'.join(map(str, epochs))} epochs per point, lr {group[0]['params']['lr']:g}, "
+                 f"recipe {group[0]['params']['recipe']}")
     fig.tight_layout()
     plots.save(fig, path)
 
 
-def write(records, out_dir):
-    """reports/study.md with Table 1, the loss overlay and the confusion matrices; returns its path."""
-    if not records:
-        raise SkipnetError("no experiment with metrics found: run one first, e.g. dvc exp run -S dataset=sample")
+def epochs_grid_png(runs, path):
+    n = len(runs)
+    fig, axes = plt.subplots(n, 2, figsize=(11, 3.2 * n), squeeze=False)
+    for (ax_loss, ax_acc), r in zip(axes, runs):
+        plots.epochs_axes(ax_loss, ax_acc, r["epochs"])
+        ax_loss.set_title(f"{r['name']}: loss", fontsize=9)
+        ax_acc.set_title(f"{r['name']}: accuracy", fontsize=9)
+    fig.tight_layout()
+    plots.save(fig, path)
+
+
+def confusion_grid_png(runs, path):
+    cols = min(3, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5.5 * rows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, runs):
+        plots.confusion_heatmap(ax, r["classes"]["confusion_matrix"], r["params"]["classes"], r["name"])
+    fig.tight_layout()
+    plots.save(fig, path)
+
+
+def write(runs, out_dir, notes=None):
+    """reports/study.md and its figures from run records; returns its path."""
+    if not runs:
+        raise SkipnetError("no run records in reports/runs: add a finished experiment with "
+                           "`python stages/record.py EXP` (see `dvc exp list`), or run stages/run_grid.py")
     out_dir = Path(out_dir)
-    plots.loss_png({f"{r['name']}: {run_title(r['params'])}": r["loss"] for r in records}, out_dir / "loss_overlay.png",
-                   title="Training loss per logging interval", ylim=(0, 5))
-    confusion_grid_png(records, out_dir / "confusion_matrices.png")
-    md = ("# Skip connections on a 5-class COCO subset: experiment report\n\n"
-          "Generated by `python stages/report.py` from `dvc exp show`.\n\n"
-          "## Table 1\n\n" + table(records) +
-          "\nStudy's reported numbers: MyNet-16 lr 1e-3: 54.52% (train loss 0.435, val loss 1.552); "
-          "lr 1e-4: 49.00% (0.101, 2.399); Net3: 56.32%.\n\n"
-          "## Training loss (Figure 5)\n\n![loss curves](loss_overlay.png)\n\n"
-          "## Confusion matrices\n\n![confusion matrices](confusion_matrices.png)\n")
-    atomic_write_text(out_dir / "study.md", md)
-    return out_dir / "study.md"
-
-
-def exp_show(repo="."):
-    proc = subprocess.run(["dvc", "exp", "show", "--json"], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SkipnetError(f"dvc exp show failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr else ''}")
-    return json.loads(proc.stdout)
+    final = [r for r in runs if not r["params"].get("tune_holdout")]
+    tuning = [r for r in runs if r["params"].get("tune_holdout")]
+    md = ["# Skip connections on five COCO classes: the study reproduced\n",
+          f"Generated by `python stages/report.py` from the {len(runs)} run records in `reports/runs/`.\n"]
+    if final:
+        plots.loss_png({f"{r['name']}: {run_title(r['params'])}": [(p["step"], p["loss"]) for p in r["loss"]]
+                        for r in final}, out_dir / "loss_overlay.png", title="Training loss per logging interval",
+                       ylim=(0, 3))
+        epochs_grid_png(final, out_dir / "epochs.png")
+        confusion_grid_png(final, out_dir / "confusion_matrices.png")
+        md += ["## Table 1: the study's numbers and ours\n", table1(final),
+               "\n## Every run\n",
+               "Columns before `epochs run` are the params that differ between runs. `train acc - val acc` is the "
+               "last epoch's gap in points: the larger, the more the run overfits.\n", runs_table(final, varying(final)),
+               "\n## Per-class accuracy (recall on val)\n", per_class_table(final)]
+        for i, group in enumerate(sweeps(final)):
+            sweep_png(group, out_dir / f"depth_sweep_{i + 1}.png")
+            md += [f"\n## Depth sweep {i + 1}: with and without skip connections\n",
+                   f"![depth sweep](depth_sweep_{i + 1}.png)\n"]
+        md += ["\n## Training loss per logging interval (the study's Figure 5)\n", "![loss curves](loss_overlay.png)\n",
+               "\n## Per epoch: train vs val loss and accuracy\n", "![per-epoch curves](epochs.png)\n",
+               "\n## Confusion matrices (val)\n", "![confusion matrices](confusion_matrices.png)\n"]
+    if tuning:
+        md += ["\n## Tuning runs (scored on a held-out part of train; val untouched)\n",
+               runs_table(tuning, varying(tuning) or ["tune_holdout"])]
+    md += ["\n## Commands\n", commands_table(runs)]
+    if notes:
+        md += ["\n## Notes\n", notes.strip() + "\n"]
+    path = out_dir / "study.md"
+    atomic_write_text(path, "\n".join(md))
+    return path

@@ -1,0 +1,44 @@
+"""Per-epoch metrics through DVCLive as each epoch ends, so `dvc exp show` and the VS Code extension see a run live.
+
+dvc.yaml declares what DVCLive writes (dvclive/metrics.json as the headline metrics, dvclive/plots
+as plots); DVCLive is told not to write a dvc.yaml of its own, nor to save experiments itself.
+The summary keeps only the headline (train_loss, val_loss, val_acc and the step, i.e. the epoch)
+so that `dvc exp show` fits a terminal; every series is in dvclive/plots/metrics/<name>.tsv.
+"""
+import csv
+import io
+
+DIR = "dvclive"
+# DVCLive metric name -> key of an engine epoch record
+EPOCH_METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_acc": "val_accuracy",
+                 "train_acc": "train_accuracy", "lr": "lr", "images_per_s": "images_per_s",
+                 "epoch_seconds": "seconds"}
+HEADLINE = ("train_loss", "val_loss", "val_acc")
+
+
+class EpochLog:
+    """`log(record)` once per epoch. Starts from an empty directory: a resumed run replays the
+    checkpoint's epochs through `log`, so the log ends with each epoch exactly once."""
+
+    def __init__(self, directory=DIR):
+        from dvclive import Live  # here, not at the top: the GPU machine has no dvclive and never logs
+
+        self.live = Live(directory, resume=False, report=None, save_dvc_exp=False, dvcyaml=False)
+
+    def log(self, record):
+        self.live.step = record["epoch"]
+        for name, key in EPOCH_METRICS.items():
+            self.live.log_metric(name, record[key])
+        for name in set(EPOCH_METRICS) - set(HEADLINE):
+            self.live.summary.pop(name)
+        self.live.next_step()
+
+
+def read_epochs(read_text, directory=DIR):
+    """Per-epoch records (engine keys) from DVCLive's TSVs; read_text(path) -> str or None."""
+    epochs = {}
+    for name, key in EPOCH_METRICS.items():
+        text = read_text(f"{directory}/plots/metrics/{name}.tsv")
+        for row in csv.DictReader(io.StringIO(text or ""), delimiter="\t"):
+            epochs.setdefault(int(row["step"]), {"epoch": int(row["step"])})[key] = float(row[name])
+    return [epochs[e] for e in sorted(epochs)]
