@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import REPO, copy_repo, env, free_port, set_params, sh
-from skipnet import engine
+from skipnet import engine, live
 
 TIMING = ("seconds", "images_per_s")
 
@@ -114,7 +114,14 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(small_sampl
     assert f"epoch {done} of 4 already done" in out
     a = json.loads((whole / "models/train_log.json").read_text())
     b = json.loads((killed / "models/train_log.json").read_text())
-    assert without_timing(a) == without_timing(b) and a["running_loss"] == b["running_loss"]
+    assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
+    # DVCLive's log: each epoch exactly once, and the same numbers as the uninterrupted run
+    for name in live.EPOCH_METRICS:
+        steps = [line.split("\t")[1] for line in (killed / f"dvclive/plots/metrics/{name}.tsv").read_text().splitlines()]
+        assert steps == ["step", "1", "2", "3", "4"], (name, steps)
+    epochs_a, epochs_b = (live.read_epochs(lambda p, r=r: (r / p).read_text()) for r in (whole, killed))
+    assert without_timing({"epochs": epochs_a}) == without_timing({"epochs": epochs_b})
+    assert json.loads((killed / "dvclive/metrics.json").read_text())["step"] == 4
 
 
 def test_checkpoint_from_other_params_is_set_aside(small_sample, tmp_path):
@@ -150,5 +157,7 @@ def test_train_stage_under_torchrun_writes_once_from_rank_0(small_sample, tmp_pa
     out = sh(["torchrun", "--nproc_per_node=2", f"--master_port={port}", "stages/train.py"], cwd=repo).stdout
     assert out.count("epoch 1/1:") == 1  # only rank 0 logs
     log = json.loads((repo / "models/train_log.json").read_text())
-    assert log["world_size"] == 2 and log["epochs"][0]["val_accuracy"] > 0
+    assert log["world_size"] == 2
+    assert json.loads((repo / "dvclive/metrics.json").read_text())["val_acc"] > 0  # DVCLive on rank 0 only
+    assert (repo / "dvclive/plots/metrics/val_acc.tsv").read_text().count("\n") == 2
     assert sorted(p.name for p in (repo / "models").iterdir()) == ["checkpoint.pt", "model.pt", "train_log.json"]

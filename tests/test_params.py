@@ -1,4 +1,5 @@
 import copy
+import subprocess
 
 import pytest
 import yaml
@@ -68,3 +69,26 @@ def test_stage_stops_with_one_line_before_touching_outputs(repo, key, value):
 def test_help_describes_the_stage():
     out = sh(["python", "stages/fetch.py", "--help"], cwd=REPO).stdout
     assert "fetch_workers" in out and "--params" in out
+
+
+def _lookup(params, dotted):
+    node = params
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def test_committed_pipeline_outputs_come_from_params_yaml():
+    """main must not show one run's numbers under other params: a committed dvc.lock records exactly
+    params.yaml, and without a committed dvc.lock no pipeline metrics or plots are committed."""
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    if "dvc.lock" not in tracked:
+        outputs = [f for f in tracked if f.startswith(("metrics/", "dvclive/")) or
+                   (f.startswith("plots/") and f != "plots/.gitignore")]
+        assert outputs == [], f"pipeline outputs committed without the dvc.lock that made them: {outputs}"
+        return
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    for name, stage in lock["stages"].items():
+        for key, value in stage.get("params", {}).get("params.yaml", {}).items():
+            assert value == _lookup(params, key), f"dvc.lock stage {name}: {key} = {value!r}, params.yaml differs"

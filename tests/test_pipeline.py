@@ -3,7 +3,11 @@ import json
 import re
 import shlex
 
+import pytest
+import torch
+
 from conftest import REPO, free_port, set_params, sh
+from skipnet import precision
 from skipnet.models import MyNet, model_summary
 
 # Small enough for CI's 2 cores; the README's command with these appended.
@@ -38,35 +42,54 @@ def test_quick_start_experiment_and_metrics_diff(repo):
     out = sh(quick + TEST_OVERRIDES, cwd=repo).stdout
     for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
-    metrics = json.loads((repo / "metrics/eval.json").read_text())
-    assert metrics["accuracy"] >= 0.6, metrics["accuracy"]
-    assert set(metrics["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
-    assert sum(map(sum, metrics["confusion_matrix"])) == 5 * 40
-    assert metrics["model"] == model_summary(MyNet(depth=1, num_classes=5, image_size=32), 32)
-    speed = metrics["speed"]
+    chosen, reason = precision.resolve("auto", torch.device("cpu"))
+    assert f"precision: {chosen} ({reason})" in out
+    headline = json.loads((repo / "dvclive/metrics.json").read_text())
+    assert set(headline) == {"train_loss", "val_loss", "val_acc", "step"} and headline["step"] == 8
+    assert headline["val_acc"] >= 0.6, headline
+    scores = json.loads((repo / "metrics/classes.json").read_text())
+    assert scores["accuracy"] == pytest.approx(headline["val_acc"], abs=0.01)  # evaluate agrees with training
+    assert set(scores["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
+    assert sum(map(sum, scores["confusion_matrix"])) == 5 * 40
+    details = json.loads((repo / "metrics/run.json").read_text())
+    assert details["model"] == model_summary(MyNet(depth=1, num_classes=5, image_size=32), 32)
+    speed = details["speed"]
     assert speed["images_per_s"] > 0 and speed["seconds_per_epoch"] > 0
-    assert speed["device"].startswith("cpu") and speed["precision"] == precision.resolve("auto", torch.device("cpu"))[0]
+    assert speed["device"].startswith("cpu") and (speed["precision"], speed["precision_reason"]) == (chosen, reason)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images_with_several_classes"] > 0
-    for png in ("confusion.png", "loss.png", "grad_norms.png", "preview.png"):
+    for png in ("confusion.png", "loss.png", "grad_norms.png", "epochs.png", "preview.png"):
         assert (repo / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/confusion.csv").read_text().startswith("actual,predicted\n")
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=repo).stdout)["data"]
-    assert sorted(shown) == sorted(["confusion", "loss", "grad_norms", "plots/confusion.png", "plots/loss.png",
-                                    "plots/grad_norms.png", "plots/preview.png"])
-    assert all(shown[k] for k in ("confusion", "loss", "grad_norms"))  # each has data to draw
+    assert sorted(shown) == sorted(["confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms",
+                                    "plots/confusion.png", "plots/loss.png", "plots/grad_norms.png",
+                                    "plots/epochs.png", "plots/preview.png"])
+    for name in ("confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms"):  # each has data to draw
+        assert shown[name], name
+    epoch_points = [p for p in shown["epoch_loss"][0]["content"]["data"]["values"]]
+    assert len(epoch_points) == 2 * 8  # train and val, one point per epoch
     sh("git add -A && git commit -qm sample", cwd=repo)
 
-    sh(["dvc", "exp", "run", "-S", "lr=0.0001"], cwd=repo)
+    sh(["dvc", "exp", "run", "-n", "slower", "-S", "lr=0.0001"], cwd=repo)
     show = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=repo).stdout)
     exps = find(show, lambda d: isinstance(d.get("params"), dict)
                 and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001)
     assert exps, "dvc exp show lists no experiment with lr=0.0001"
-    assert "accuracy" in exps[0]["metrics"]["metrics/eval.json"]["data"]
+    assert set(exps[0]["metrics"]) == {"dvclive/metrics.json"}  # the headline only; detail files are not metrics
+    assert {"train_loss", "val_loss", "val_acc"} <= set(exps[0]["metrics"]["dvclive/metrics.json"]["data"])
+    table = sh("COLUMNS=120 " + shlex.join(readme_command("dvc exp show --only-changed")) + " --no-pager",
+               cwd=repo).stdout
+    assert "…" not in table, table
+    for column in ("slower", "train_loss", "val_loss", "val_acc", "lr", "0.0001"):
+        assert column in table, table
+    assert max(map(len, table.splitlines())) <= 120
 
     sh("git add -A && git commit -qm lr1e-4", cwd=repo)
     diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
-    assert "metrics/eval.json" in diff and "accuracy" in diff["metrics/eval.json"]
+    assert list(diff) == ["dvclive/metrics.json"] and {"train_loss", "val_loss", "val_acc"} <= set(diff[list(diff)[0]])
+    detail = json.loads(sh(["dvc", "metrics", "show", "--json", "metrics/classes.json"], cwd=repo).stdout)
+    assert detail[""]["data"]["metrics/classes.json"]["data"]["per_class"]["boat"]["recall"] >= 0
     params_diff = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
     assert (params_diff["params.yaml"]["lr"]["old"], params_diff["params.yaml"]["lr"]["new"]) == (0.001, 0.0001)
     html = sh(["dvc", "plots", "diff", "HEAD~1", "-o", "plots_diff"], cwd=repo)
@@ -92,15 +115,14 @@ SHARED_PHOTOS = REPO.parent / "shared/data/coco-boat-dog-64"
 
 def test_folder_dataset_trains_on_real_coco_photographs(repo):
     if not SHARED_PHOTOS.is_dir():
-        import pytest
         pytest.skip(f"{SHARED_PHOTOS} is not here")
     sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
         "-S", f"datasets.folder.root={SHARED_PHOTOS}", "-S", "datasets.folder.train_per_class=300",
         "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4"], cwd=repo)
-    metrics = json.loads((repo / "metrics/eval.json").read_text())
-    assert sum(map(sum, metrics["confusion_matrix"])) == 200
-    assert set(metrics["per_class"]) == {"boat", "dog"}
-    assert metrics["accuracy"] > 0.6, metrics["accuracy"]
+    scores = json.loads((repo / "metrics/classes.json").read_text())
+    assert sum(map(sum, scores["confusion_matrix"])) == 200
+    assert set(scores["per_class"]) == {"boat", "dog"}
+    assert scores["accuracy"] > 0.6, scores["accuracy"]
     manifest = (repo / "data/manifest.csv").read_text()
     assert "train/boat/COCO_train2014_" in manifest and "val/dog/COCO_train2014_" in manifest
 

@@ -1,35 +1,134 @@
-"""The README's study grid, queued and run, then the report over it, in a temp repo."""
+"""Run records and the report built from them: from DVC experiments, from the grid runner, grouping."""
+import copy
+import json
 import shlex
+import shutil
+
+import pytest
+import yaml
 
 from conftest import REPO, sh
+from skipnet import records, report
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
-        "-S", "depth=1", "-S", "epochs=1", "-S", "display_interval=1"]
+        "-S", "depth=1", "-S", "epochs=2", "-S", "display_interval=1"]
+PHOTOS = REPO.parent / "shared/data/coco-boat-dog-64"
+
+
+def readme_lines(prefix):
+    return [x for x in (REPO / "README.md").read_text().splitlines() if x.startswith(prefix)]
 
 
 def readme_grid():
     """The README's grid one-liner, split at '&&', with TINY added to each queued experiment."""
-    line = next(x for x in (REPO / "README.md").read_text().splitlines() if x.startswith("dvc exp run --queue"))
-    commands = [shlex.split(part) for part in line.split("&&")]
+    commands = [shlex.split(part) for part in readme_lines("dvc exp run --queue")[0].split("&&")]
     return [c + TINY if "--queue" in c else c for c in commands]
 
 
-def test_readme_grid_then_report_lists_every_experiment(repo):
+def test_readme_grid_then_records_then_report(repo):
     for command in readme_grid():
         sh(command, cwd=repo)
+    record_cmd = readme_lines("python stages/record.py")[0]
+    out = sh(record_cmd, cwd=repo).stdout
+    assert out.count("recorded ") == 3
+    runs = records.load_all(repo / "reports/runs")
+    assert sorted((r["params"]["arch"], r["params"]["lr"], r["params"]["image_size"]) for r in runs) == \
+        [("mynet", 0.0001, 32), ("mynet", 0.001, 32), ("net3", 0.001, 64)]
+    for r in runs:
+        assert len(r["epochs"]) == 2 and r["loss"] and r["machine"].startswith("cpu")
+        assert r["headline"]["val_acc"] == pytest.approx(r["epochs"][-1]["val_accuracy"])
+        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 5 * 10
+        assert r["command"].startswith("dvc exp run -S dataset=sample")
+    net3 = next(r for r in runs if r["params"]["arch"] == "net3")
+    assert "-S arch=net3" in net3["command"] and "-S image_size=64" in net3["command"]
+
+    # The records alone build the report: no DVC experiment is needed any more.
+    sh("dvc exp remove -A", cwd=repo)
     out = sh(["python", "stages/report.py"], cwd=repo).stdout
-    assert "reports/study.md (3 experiments)" in out
+    assert "reports/study.md (3 runs)" in out
     md = (repo / "reports/study.md").read_text()
-    rows = "\n".join(line for line in md.splitlines() if line.startswith("| ") and "experiment" not in line)
-    assert "| mynet | 1 | yes | study | 0.001 |" in rows
-    assert "| mynet | 1 | yes | study | 0.0001 |" in rows
-    assert "| net3 | - | - | study | 0.001 |" in rows
-    assert "![loss curves](loss_overlay.png)" in md
-    for png in ("loss_overlay.png", "confusion_matrices.png"):
+    every = md.split("## Every run")[1].split("##")[0]
+    assert "| run | image_size | arch | lr |" in every
+    for r in runs:
+        assert f"| {r['name']} |" in every and f"`{r['command']}`" in md
+    for png in ("loss_overlay.png", "epochs.png", "confusion_matrices.png"):
         assert (repo / "reports" / png).read_bytes()[:4] == b"\x89PNG"
+        assert f"]({png})" in md
 
 
-def test_report_without_experiments_says_what_to_do(repo):
+@pytest.fixture(scope="module")
+def grid_records(tmp_path_factory):
+    """Two real runs of the grid runner on real photographs (tiny: depth 1, 1 epoch)."""
+    if not PHOTOS.is_dir():
+        pytest.skip(f"{PHOTOS} is not here")
+    tmp = tmp_path_factory.mktemp("grid")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(classes=["boat", "dog"], depth=1, epochs=1)
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
+    out = sh(["python", str(REPO / "stages/run_grid.py"), "--data", str(PHOTOS), "--params", str(tmp / "params.yaml"),
+              "--runs", "mynet16-lr1e-3", "net3-64px", "--out", str(tmp / "runs"), "--cache", str(tmp / "cache")],
+             cwd=REPO).stdout
+    assert out.count(" -> ") == 2
+    return tmp / "runs"
+
+
+def test_grid_runner_writes_the_records_the_report_reads(grid_records, tmp_path):
+    runs = records.load_all(grid_records)
+    assert [r["name"] for r in runs] == ["mynet16-lr1e-3", "net3-64px"]
+    for r in runs:
+        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 704  # every val photograph of boat and dog
+        assert r["params"]["dataset"] == "folder" and r["source"] == "stages/run_grid.py"
+        assert r["command"].startswith("python stages/run_grid.py --data ") and f"--runs {r['name']}" in r["command"]
+        assert r["headline"]["val_acc"] > 0.5
+    path = report.write(runs, tmp_path)
+    assert "| mynet16-lr1e-3 | mynet | 32 |" in path.read_text()
+
+
+def test_report_groups_a_depth_sweep_and_tuning_runs(grid_records, tmp_path):
+    base = records.load(grid_records / "mynet16-lr1e-3")
+    runs = []
+    for depth in (1, 2, 4):
+        for skip in (True, False):
+            r = copy.deepcopy(base)
+            r["name"] = f"d{depth}-{skip}"
+            r["params"].update(depth=depth, skip_connections=skip, epochs=5)
+            r["headline"]["val_acc"] = 0.5 + depth / 100 + skip / 10
+            runs.append(r)
+    tuned = copy.deepcopy(base)
+    tuned["name"], tuned["params"]["tune_holdout"] = "tune-a", 0.1
+    tuned["params"]["improved"]["weight_decay"] = 0.3
+    md = report.write(runs + [tuned], tmp_path).read_text()
+    assert "## Depth sweep 1" in md and (tmp_path / "depth_sweep_1.png").read_bytes()[:4] == b"\x89PNG"
+    every = md.split("## Every run")[1].split("##")[0]
+    assert "| depth | skip_connections |" in every and "tune-a" not in every
+    assert "tune-a" in md.split("## Tuning runs")[1]
+    assert [g[0]["name"] for g in report.sweeps(runs)] == ["d1-True"]
+
+
+def test_study_rows_match_only_the_study_setting():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    assert report.study_row(params)[0] == "MyNet-16, lr 1e-3"
+    assert report.study_row(dict(params, lr=0.0001))[0] == "MyNet-16, lr 1e-4"
+    assert report.study_row(dict(params, arch="net3", image_size=64))[0] == "Net3 (64x64)"
+    assert report.study_row(dict(params, epochs=5)) is None
+    assert report.study_row(dict(params, tune_holdout=0.1)) is None
+
+
+def test_a_record_is_whole_or_absent(grid_records, tmp_path):
+    run = json.loads((grid_records / "net3-64px/run.json").read_text())
+    with pytest.raises(TypeError):
+        records.write(tmp_path, dict(run, bad=object()), [], [])  # fails while writing run.json
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_record_and_report_errors_say_what_to_do(repo):
+    proc = sh(["python", "stages/record.py", "no-such-exp"], cwd=repo, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == \
+        "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
+    proc = sh(["python", "stages/record.py", "HEAD"], cwd=repo, check=False)
+    assert proc.returncode == 1 and "has no finished run's metrics" in proc.stderr
     proc = sh(["python", "stages/report.py"], cwd=repo, check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error: no experiment with metrics found")
+    assert proc.stderr.strip().startswith("error: no run records in reports/runs")
+    assert not (repo / "reports/study.md").exists()
+    shutil.rmtree(repo / "reports", ignore_errors=True)
