@@ -10,7 +10,9 @@ import colorsys
 import io
 import json
 import math
+import os
 import random
+from multiprocessing import Pool
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFilter
@@ -115,6 +117,26 @@ def _plan(classes, per_class, rng):
     return plan
 
 
+def _render(job):
+    """One image of the plan, drawn with its own seeded RNG (so images can be drawn in parallel):
+    (width, height, [(category name, bbox, segmentation)], JPEG bytes)."""
+    seed, image_id, targets, looks = job
+    rng = random.Random(f"{seed}-{image_id}")
+    width, height = rng.randint(160, 480), rng.randint(120, 480)
+    img = _background(width, height, rng)
+    draw = ImageDraw.Draw(img)
+    objects = [(d, ("disc", rng.random()), (0.1, 0.25)) for d in rng.sample(DISTRACTORS, rng.randint(0, 2))]
+    objects += [(t, looks[t], (0.55, 0.9) if len(targets) == 1 else (0.35, 0.55)) for t in targets]
+    drawn = []
+    for name, (shape, hue), scale in objects:
+        bbox, seg = _draw_object(draw, shape, hue, _object_box(width, height, rng, scale), rng)
+        drawn.append((name, bbox, seg))
+    img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
+    if rng.random() < GRAYSCALE_FRACTION:
+        img = img.convert("L")
+    return width, height, drawn, _jpeg_bytes(img)
+
+
 def generate(out_dir, classes, per_class, seed):
     """Write `<out_dir>/annotations/instances_train2017.json` and `<out_dir>/train2017/*.jpg`.
 
@@ -128,23 +150,19 @@ def generate(out_dir, classes, per_class, seed):
     categories = [{"id": CATEGORY_IDS[n], "name": n, "supercategory": "sample"} for n in names]
     images, annotations = [], []
     plan = _plan(list(classes), math.ceil(per_class * SPARE), rng)
-    for image_id, targets in enumerate(tqdm(plan, desc="generate sample", unit="img"), start=1):
-        width, height = rng.randint(160, 480), rng.randint(120, 480)
-        img = _background(width, height, rng)
-        draw = ImageDraw.Draw(img)
-        objects = [(d, ("disc", rng.random()), (0.1, 0.25)) for d in rng.sample(DISTRACTORS, rng.randint(0, 2))]
-        objects += [(t, looks[t], (0.55, 0.9) if len(targets) == 1 else (0.35, 0.55)) for t in targets]
-        for name, (shape, hue), scale in objects:
-            bbox, seg = _draw_object(draw, shape, hue, _object_box(width, height, rng, scale), rng)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CATEGORY_IDS[name],
-                                "bbox": bbox, "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0, "segmentation": seg})
-        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.2)))
-        if rng.random() < GRAYSCALE_FRACTION:
-            img = img.convert("L")
-        file_name = f"{image_id:012d}.jpg"
-        atomic_write_bytes(out_dir / TRAIN_IMAGES_DIR / file_name, _jpeg_bytes(img))
-        images.append({"id": image_id, "file_name": file_name, "width": width, "height": height, "license": 0,
-                       "coco_url": image_url("http://images.cocodataset.org", file_name)})
+    jobs = [(seed, image_id, targets, looks) for image_id, targets in enumerate(plan, start=1)]
+    with Pool(os.cpu_count()) as pool:
+        drawn = pool.imap(_render, jobs, chunksize=32)
+        for image_id, (width, height, objects, jpeg) in enumerate(
+                tqdm(drawn, total=len(jobs), desc="generate sample", unit="img"), start=1):
+            for name, bbox, seg in objects:
+                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CATEGORY_IDS[name],
+                                    "bbox": bbox, "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0,
+                                    "segmentation": seg})
+            file_name = f"{image_id:012d}.jpg"
+            atomic_write_bytes(out_dir / TRAIN_IMAGES_DIR / file_name, jpeg)
+            images.append({"id": image_id, "file_name": file_name, "width": width, "height": height, "license": 0,
+                           "coco_url": image_url("http://images.cocodataset.org", file_name)})
     instances = {"info": {"description": "skipnet generated sample in COCO 2017 format", "seed": seed},
                  "licenses": [], "images": images, "annotations": annotations, "categories": categories}
     atomic_write_text(out_dir / "annotations" / "instances_train2017.json", json.dumps(instances))
