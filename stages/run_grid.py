@@ -12,6 +12,7 @@ evaluates each run with the engine. Run names and their params are listed by --l
 import argparse
 import copy
 import datetime
+import random
 import shlex
 import sys
 import time
@@ -47,29 +48,36 @@ def grid(sweep_epochs, tuning_epochs):
     return {"study": STUDY, "sweep": sweep, "tuning": tuning}
 
 
-def folder_split(root, split, classes):
+def folder_split(root, split, classes, per_class, seed):
+    """Paths and labels of a split; per_class (null: every image) drawn at random, seeded."""
     paths, labels = [], []
     for i, name in enumerate(classes):
         found = sorted((Path(root) / split / name).glob("*.jpg"))
         if not found:
             raise SkipnetError(f"no images in {Path(root) / split / name}: --data must be <root>/<split>/<class>/*.jpg")
+        if per_class and per_class < len(found):
+            found = sorted(random.Random(f"{seed}-{split}-{name}").sample(found, per_class))
         paths += found
         labels += [i] * len(found)
     return paths, labels
 
 
-def packed(root, classes, size, cache):
-    """(train.npz, val.npz) of the folder at `size`, packed once into `cache`."""
-    out = Path(cache) / f"{Path(root).name}-{size}"
+def packed(params, cache):
+    """(train.npz, val.npz) of the folder dataset in params at its image_size, packed once into `cache`."""
+    folder = params["datasets"]["folder"]
+    key = "-".join(map(str, (Path(folder["root"]).name, params["image_size"], *params["classes"],
+                              folder["train_per_class"], folder["val_per_class"], params["seed"])))
+    out = Path(cache) / key
     if not (out / "val.npz").exists():
         for split in ("train", "val"):
-            paths, labels = folder_split(root, split, classes)
-            save_split(out / f"{split}.npz", pack(paths, size), labels, classes)
+            paths, labels = folder_split(folder["root"], split, params["classes"], folder[f"{split}_per_class"],
+                                         params["seed"])
+            save_split(out / f"{split}.npz", pack(paths, params["image_size"]), labels, params["classes"])
     return out / "train.npz", out / "val.npz"
 
 
-def run_one(name, params, data, cache, runs_dir, command):
-    train_npz, val_npz = packed(data, params["classes"], params["image_size"], cache)
+def run_one(name, params, cache, runs_dir, command):
+    train_npz, val_npz = packed(params, cache)
     ckpt = Path(cache) / f"{name}.ckpt"
     ckpt.unlink(missing_ok=True)  # a grid run starts from scratch
     model, history = engine.train(params, train_npz, val_npz, Path(cache) / f"{name}.pt", ckpt)
@@ -108,8 +116,8 @@ def main():
                 raise SkipnetError(f"--runs {item}: not a group ({', '.join(groups)}) nor a run name (see --list)")
             chosen.update(groups.get(item) or {item: every[item]})
         base = yaml.safe_load(Path(args.params).read_text())
-        base.update(dataset="folder", datasets={**base["datasets"], "folder": {
-            "root": str(args.data), "train_per_class": None, "val_per_class": None}})
+        base["dataset"] = "folder"
+        base["datasets"]["folder"]["root"] = str(args.data)  # its train/val_per_class still apply
         for name, overrides in chosen.items():
             params = copy.deepcopy(base)
             for key, value in overrides.items():
@@ -120,7 +128,7 @@ def main():
                                   *([f"--sweep-epochs={args.sweep_epochs}"] if name.startswith("sweep") else []),
                                   *([f"--tuning-epochs={args.tuning_epochs}"] if name.startswith("tune") else [])])
             t0 = time.time()
-            folder = run_one(name, params, args.data, args.cache, args.out, command)
+            folder = run_one(name, params, args.cache, args.out, command)
             print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
     except SkipnetError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -14,6 +14,7 @@ import yaml
 
 from conftest import REPO, copy_repo, env, free_port, set_params, sh
 from skipnet import engine, live
+from skipnet import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
 
@@ -42,6 +43,8 @@ def test_same_params_twice_give_identical_results(small_sample, tmp_path):
 @pytest.mark.parametrize("precision", ["auto", "fp32"])
 def test_auto_and_fp32_learn_the_sample(small_sample, tmp_path, precision):
     train, val, _ = small_sample
+    if precision == "fp32" and precisions.resolve("auto", torch.device("cpu"))[0] == "fp32":
+        pytest.skip("auto is fp32 on this CPU: the auto case trains exactly this")
     _, h = engine.train(params(precision=precision), train, val, tmp_path / "m.pt", tmp_path / "c.pt",
                         log=lambda *_: None)
     assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
@@ -97,20 +100,21 @@ def test_epoch_order_shards_are_disjoint_and_cover():
     assert torch.equal(engine.epoch_order(101, 7, 3, 0, 2), shards[0])
 
 
-def _stage_repo(path, small_sample, **overrides):
+def _stage_repo(path, sample, **overrides):
+    """A repo copy holding `sample`'s (train.npz, val.npz) as the prepare stage's output."""
     repo = copy_repo(path)
-    train, val, _ = small_sample
+    train, val = sample[:2]
     (repo / "data/prepared").mkdir(parents=True)
     shutil.copy(train, repo / "data/prepared/train.npz")
     shutil.copy(val, repo / "data/prepared/val.npz")
-    set_params(repo, **{"dataset": "sample", "depth": 1, "epochs": 3, "batch_size": 64, **overrides})
+    set_params(repo, **{"dataset": "sample", "depth": 1, "epochs": 4, "batch_size": 32, **overrides})
     return repo
 
 
-def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(small_sample, tmp_path):
-    whole = _stage_repo(tmp_path / "whole", small_sample)
+def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tiny_sample, tmp_path):
+    whole = _stage_repo(tmp_path / "whole", tiny_sample)
     sh(["python", "stages/train.py"], cwd=whole)
-    killed = _stage_repo(tmp_path / "killed", small_sample)
+    killed = _stage_repo(tmp_path / "killed", tiny_sample)
     proc = subprocess.Popen(["python", "stages/train.py"], cwd=killed, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     ckpt = killed / "models/checkpoint.pt"
@@ -120,23 +124,23 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(small_sampl
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = torch.load(ckpt, weights_only=True)["epoch"]
-    assert 1 <= done < 3
+    assert 1 <= done < 4
     out = sh(["python", "stages/train.py"], cwd=killed).stdout
-    assert f"epoch {done} of 3 already done" in out
+    assert f"epoch {done} of 4 already done" in out
     a = json.loads((whole / "models/train_log.json").read_text())
     b = json.loads((killed / "models/train_log.json").read_text())
     assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
     # DVCLive's log: each epoch exactly once, and the same numbers as the uninterrupted run
     for name in live.EPOCH_METRICS:
         rows = (killed / f"dvclive/plots/metrics/{name}.tsv").read_text().splitlines()
-        assert [row.split("\t")[0] for row in rows] == ["step", "1", "2", "3"], (name, rows)
+        assert [row.split("\t")[0] for row in rows] == ["step", "1", "2", "3", "4"], (name, rows)
     epochs_a, epochs_b = (live.read_epochs(lambda p, r=r: (r / p).read_text()) for r in (whole, killed))
     assert without_timing({"epochs": epochs_a}) == without_timing({"epochs": epochs_b})
-    assert json.loads((killed / "dvclive/metrics.json").read_text())["step"] == 3
+    assert json.loads((killed / "dvclive/metrics.json").read_text())["step"] == 4
 
 
-def test_checkpoint_from_other_params_is_set_aside(small_sample, tmp_path):
-    repo = _stage_repo(tmp_path / "r", small_sample, epochs=1)
+def test_checkpoint_from_other_params_is_set_aside(tiny_sample, tmp_path):
+    repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
     sh(["python", "stages/train.py"], cwd=repo)
     set_params(repo, lr=0.0005)
     out = sh(["python", "stages/train.py"], cwd=repo).stdout
@@ -161,8 +165,8 @@ def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, t
     assert (tmp_path / "model.pt").exists()
 
 
-def test_train_stage_under_torchrun_writes_once_from_rank_0(small_sample, tmp_path):
-    repo = _stage_repo(tmp_path / "r", small_sample, epochs=1, train_launcher="torchrun --nproc_per_node=2")
+def test_train_stage_under_torchrun_writes_once_from_rank_0(tiny_sample, tmp_path):
+    repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1, train_launcher="torchrun --nproc_per_node=2")
     port = free_port()
     # What `dvc repro train` runs: ${train_launcher} stages/train.py
     out = sh(["torchrun", "--nproc_per_node=2", f"--master_port={port}", "stages/train.py"], cwd=repo).stdout
