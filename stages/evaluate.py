@@ -23,6 +23,7 @@ OUT = {
     "loss_csv": "plots/loss.csv",
     "loss_png": "plots/loss.png",
     "epochs_png": "plots/epochs.png",
+    "misclassified_png": "plots/misclassified.png",
     "grad_csv": "plots/grad_norms.csv",
     "grad_png": "plots/grad_norms.png",
 }

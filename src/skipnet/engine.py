@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .files import atomic_path
 from . import precision as precisions
-from .models import build_model
+from .models import build_model, model_file
 from .prepare import train_and_eval_splits
 
 # Params that change what training computes; a checkpoint written under others is set aside.
@@ -145,16 +145,14 @@ def fingerprint(params, precision, train_path):
 
 
 def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
-    """(mean loss, accuracy, predictions) over a whole split, in eval mode."""
+    """(mean loss, accuracy, logits) over a whole split, in eval mode."""
     model.eval()
-    losses, preds = [], []
     with torch.no_grad(), autocast:
-        for i in range(0, len(y), batch_size):
-            logits = model(normalize(x_uint8[i:i + batch_size], channels_last)).float()
-            losses.append(F.cross_entropy(logits, y[i:i + batch_size], reduction="sum"))
-            preds.append(logits.argmax(1))
+        logits = torch.cat([model(normalize(x_uint8[i:i + batch_size], channels_last)).float()
+                            for i in range(0, len(y), batch_size)])
     model.train()
-    return torch.stack(losses).sum().item() / len(y), (torch.cat(preds) == y).float().mean().item(), torch.cat(preds)
+    loss = F.cross_entropy(logits, y).item()
+    return loss, (logits.argmax(1) == y).float().mean().item(), logits
 
 
 def load_checkpoint(path, want_fingerprint, log):
@@ -281,7 +279,7 @@ def train(params, train_path, val_path, model_path, checkpoint_path, log=print, 
     history.update(device=device_name(device), world_size=world, precision=precision,
                    precision_reason=precision_reason)
     if rank == 0:
-        save_atomic(model.state_dict(), model_path)
+        save_atomic(model_file(model, params, classes, precision), model_path)
     return model, history
 
 

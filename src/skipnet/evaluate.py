@@ -9,14 +9,13 @@ import json
 import math
 
 import numpy as np
-import torch
 
 from . import plots
 from . import precision as precisions
 from .engine import evaluate as run_model
 from .engine import to_device_tensors
 from .files import atomic_path, atomic_write_text
-from .models import build_model, model_summary
+from .models import load_model_file, model_summary
 from .prepare import train_and_eval_splits
 
 
@@ -55,14 +54,15 @@ def write_csv(path, fieldnames, rows):
 
 
 def class_metrics(model, images, labels, classes, precision):
-    """(val loss, accuracy, per-class scores, confusion matrix) of `model` on a split, and its predictions."""
+    """(val loss, accuracy, per-class scores, confusion matrix) of `model` on a split, and its
+    class probabilities per image."""
     x, y = to_device_tensors(images, labels, next(model.parameters()).device)
-    val_loss, accuracy, predicted = run_model(model, x, y, 512, precisions.autocast(x.device.type, precision),
-                                              channels_last=False)
-    predicted = predicted.cpu().numpy()
-    matrix = confusion_matrix(labels, predicted, len(classes))
+    val_loss, accuracy, logits = run_model(model, x, y, 512, precisions.autocast(x.device.type, precision),
+                                           channels_last=False)
+    probs = logits.softmax(1).cpu().numpy()
+    matrix = confusion_matrix(labels, probs.argmax(1), len(classes))
     return {"accuracy": accuracy, "val_loss": val_loss, "per_class": per_class_scores(matrix, classes),
-            "confusion_matrix": matrix.tolist()}, predicted
+            "confusion_matrix": matrix.tolist()}, probs
 
 
 def run_details(model, params, history, epochs):
@@ -78,9 +78,9 @@ def run_details(model, params, history, epochs):
 def run(params, model_path, train_path, val_path, history, epochs, out):
     """Evaluate the trained model; write the detail metrics and plots to the paths in `out`; return them."""
     _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
-    model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
-    model.load_state_dict(torch.load(model_path, map_location="cpu", weights_only=True))
-    scores, predicted = class_metrics(model, images, labels, classes, history["precision"])
+    model, _ = load_model_file(model_path)
+    scores, probs = class_metrics(model, images, labels, classes, history["precision"])
+    predicted = probs.argmax(1)
     atomic_write_text(out["classes"], json.dumps(scores, indent=2) + "\n")
     atomic_write_text(out["run"], json.dumps(run_details(model, params, history, epochs), indent=2) + "\n")
 
@@ -93,6 +93,7 @@ def run(params, model_path, train_path, val_path, history, epochs, out):
     plots.loss_png({title: [(r["step"], r["loss"]) for r in history["running_loss"]]}, out["loss_png"],
                    title=f"Training Loss for {title}")
     plots.epochs_png(epochs, out["epochs_png"], f"Per epoch: train vs val, {title}")
+    plots.misclassified_png(images, labels, probs, classes, out["misclassified_png"])
     groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
     write_csv(out["grad_csv"], ["step"] + [f"log10_{g}" for g in groups],
               [{"step": r["step"], **{f"log10_{g}": math.log10(max(r[g], 1e-30)) for g in groups}}

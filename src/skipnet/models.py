@@ -1,7 +1,11 @@
 """The study's two networks: MyNet (DLStudio's BMEnet with SkipBlocks) and the Net3 baseline."""
+from pathlib import Path
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .params import SkipnetError
 
 
 class SkipBlock(nn.Module):
@@ -129,3 +133,40 @@ def model_summary(model, image_size):
         h.remove()
     params = list(model.parameters())
     return {"parameters": sum(p.numel() for p in params), "parameter_tensors": len(params), "macs_per_image": macs}
+
+
+# A trained model file holds its weights and everything needed to rebuild and feed it, so that
+# predict and evaluate never read today's params.yaml. Bump the version when this layout changes.
+MODEL_FORMAT = "skipnet-model"
+MODEL_VERSION = 1
+
+
+def model_file(model, params, classes, precision):
+    """What the train stage saves as models/model.pt."""
+    return {"format": MODEL_FORMAT, "version": MODEL_VERSION,
+            "config": {"arch": params["arch"], "depth": params["depth"], "skip_connections": params["skip_connections"],
+                       "classes": list(classes), "image_size": params["image_size"],
+                       "normalization": {"mean": 0.5, "std": 0.5}, "precision": precision},
+            "state_dict": model.state_dict()}
+
+
+def load_model_file(path):
+    """(model in eval mode on the CPU, config) from a model file; a clear SkipnetError for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise SkipnetError(f"model file {path} not found: train one first (dvc repro), or pass --model")
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn or foreign file: torch raises many types
+        raise SkipnetError(f"model file {path} is unreadable ({type(e).__name__}): torn or not a model; "
+                           f"retrain it (dvc repro)") from None
+    if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
+        raise SkipnetError(f"model file {path} is not a skipnet model file (from an older version?): retrain it")
+    if saved.get("version") != MODEL_VERSION:
+        raise SkipnetError(f"model file {path} is format version {saved.get('version')}, this skipnet reads "
+                           f"version {MODEL_VERSION}: retrain it with this version")
+    config = saved["config"]
+    model = build_model(config["arch"], config["depth"], config["skip_connections"], len(config["classes"]),
+                        config["image_size"])
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), config

@@ -90,6 +90,38 @@ def grad_norms_png(records, path, title):
     save(fig, path)
 
 
+def misclassified_rows(labels, probs, pairs=3, per_row=8):
+    """[(row title, [image index, ...])]: the `pairs` most confused (true, predicted) pairs, each with its
+    most confident mistakes, then the most confident mistakes overall."""
+    predicted, confidence = probs.argmax(1), probs.max(1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
+    counts = {}
+    for i in wrong:
+        counts[(labels[i], predicted[i])] = counts.get((labels[i], predicted[i]), 0) + 1
+    top = sorted(counts, key=lambda pair: -counts[pair])[:pairs]
+    rows = [((a, b, counts[(a, b)]), [i for i in wrong if (labels[i], predicted[i]) == (a, b)][:per_row]) for a, b in top]
+    return rows + [(None, list(wrong[:per_row]))]
+
+
+def misclassified_png(images, labels, probs, classes, path, per_row=8):
+    """Which photographs the model confuses: a row per most-confused pair, then the surest mistakes."""
+    rows = misclassified_rows(labels, probs, per_row=per_row)
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 1.5, len(rows) * 1.9), squeeze=False)
+    for (pair, picks), ax_row in zip(rows, axes):
+        for ax in ax_row:
+            ax.axis("off")
+        for ax, i in zip(ax_row, picks):
+            ax.imshow(images[i], interpolation="nearest")
+            ax.set_title(f"{classes[labels[i]]} -> {classes[probs[i].argmax()]}\n{100 * probs[i].max():.0f}%",
+                         fontsize=7)
+        head = (f"true {classes[pair[0]]}, predicted {classes[pair[1]]} ({pair[2]} images)" if pair
+                else "most confident mistakes")
+        ax_row[0].text(0, -0.45, head, transform=ax_row[0].transAxes, fontsize=9, fontweight="bold")
+    fig.tight_layout()
+    save(fig, path)
+
+
 def preview_png(images, labels, classes, path, per_class=8):
     """A grid with a row of `per_class` images for each class."""
     fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 1.2, len(classes) * 1.3), squeeze=False)

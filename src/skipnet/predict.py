@@ -1,0 +1,92 @@
+"""Predict the classes of your own photographs with a trained model file: top-k classes with probabilities.
+
+Every image goes through the prepare stage's own decode and resize (`prepare.load_image`: EXIF
+rotation, any PIL mode to RGB, JPEG draft decoding, squash to the model's image_size), decoded on
+every core, then classified in batches. A file that cannot be read is reported and skipped; the
+others are still predicted.
+"""
+import os
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import precision as precisions
+from .engine import evaluate as run_model
+from .engine import to_device_tensors
+from .params import SkipnetError
+from .prepare import load_image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+BATCH = 512  # as the evaluate stage, so both see the same arithmetic
+
+
+def collect(paths):
+    """(image files, problems): files as given, folders searched recursively for image suffixes."""
+    files, problems = [], []
+    for given in map(Path, paths):
+        if given.is_dir():
+            found = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                problems.append((str(given), f"no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"))
+            files += found
+        elif given.is_file():
+            files.append(given)
+        else:
+            problems.append((str(given), "no such file or folder"))
+    return files, problems
+
+
+def _decode(job):
+    path, size = job
+    try:
+        return load_image(path, size), None
+    except SkipnetError as e:
+        return None, str(e).split(": ", 1)[-1] if str(e).startswith("unreadable image") else str(e)
+
+
+def decode(files, size, progress=True):
+    """(uint8 images of the good files, good files, problems) with every core decoding."""
+    good, arrays, problems = [], [], []
+    with Pool(min(os.cpu_count(), max(1, len(files)))) as pool:
+        results = pool.imap(_decode, ((f, size) for f in files), chunksize=16)
+        bar = tqdm(results, total=len(files), desc="decode", unit="img", disable=not progress or len(files) < 64)
+        for (array, error), path in zip(bar, files):  # bar first: it counts an item when asked for the next
+            if error:
+                problems.append((str(path), error))
+            else:
+                good.append(path)
+                arrays.append(array)
+    return (np.stack(arrays) if arrays else np.empty((0, size, size, 3), np.uint8)), good, problems
+
+
+def inference_precision(trained):
+    """The training precision, unless it is bf16 and this CPU would only emulate it (then fp32)."""
+    return trained if trained == "fp32" or precisions.resolve("auto", torch.device("cpu"))[0] == "bf16" else "fp32"
+
+
+def probabilities(model, config, images):
+    """Class probabilities (N, classes) for uint8 NHWC images."""
+    if not len(images):
+        return np.empty((0, len(config["classes"])))
+    x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"))
+    _, _, logits = run_model(model, x, y, BATCH, precisions.autocast("cpu", inference_precision(config["precision"])),
+                             channels_last=False)
+    return logits.softmax(1).numpy()
+
+
+def top(probs, classes, k):
+    """Per image: [(class, probability), ...] best first, k of them."""
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [[(classes[j], float(p[j])) for j in row] for p, row in zip(probs, order)]
+
+
+def table(files, tops):
+    """An aligned text table: the path, then `class probability%` for each rank."""
+    k = len(tops[0]) if tops else 0
+    cells = [[str(f)] + [f"{c} {100 * p:5.1f}%" for c, p in t] for f, t in zip(files, tops)]
+    head = ["image"] + [f"#{i + 1}" for i in range(k)]
+    widths = [max(len(row[i]) for row in [head] + cells) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + cells)
