@@ -57,13 +57,13 @@ def test_quick_start_experiment_and_metrics_diff(repo):
     assert speed["device"].startswith("cpu") and (speed["precision"], speed["precision_reason"]) == (chosen, reason)
     data = json.loads((repo / "metrics/data.json").read_text())
     assert data["images_with_several_classes"] > 0
-    for png in ("confusion.png", "loss.png", "grad_norms.png", "epochs.png", "preview.png"):
+    for png in ("confusion.png", "loss.png", "grad_norms.png", "epochs.png", "misclassified.png", "preview.png"):
         assert (repo / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/confusion.csv").read_text().startswith("actual,predicted\n")
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=repo).stdout)["data"]
     assert sorted(shown) == sorted(["confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms",
                                     "plots/confusion.png", "plots/loss.png", "plots/grad_norms.png",
-                                    "plots/epochs.png", "plots/preview.png"])
+                                    "plots/epochs.png", "plots/misclassified.png", "plots/preview.png"])
     for name in ("confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms"):  # each has data to draw
         assert shown[name], name
     epoch_points = [p for p in shown["epoch_loss"][0]["content"]["data"]["values"]]

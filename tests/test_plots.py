@@ -1,0 +1,18 @@
+"""The misclassified-images figure picks the most confused pairs and the surest mistakes."""
+import numpy as np
+
+from skipnet import plots
+
+
+def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistakes(tmp_path):
+    labels = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    probs = np.array([[0.1, 0.9, 0.0], [0.3, 0.7, 0.0], [0.9, 0.1, 0.0],   # two 0->1 mistakes
+                      [0.0, 0.2, 0.8], [0.0, 1.0, 0.0],                    # one 1->2
+                      [0.6, 0.0, 0.4], [0.55, 0.0, 0.45], [0.9, 0.05, 0.05], [0.0, 0.0, 1.0]])  # three 2->0
+    rows = plots.misclassified_rows(labels, probs, pairs=3, per_row=2)
+    assert [pair for pair, _ in rows] == [(2, 0, 3), (0, 1, 2), (1, 2, 1), None]
+    assert rows[0][1] == [7, 5]  # most confident first, at most per_row
+    assert rows[3][1] == [0, 7]  # both 0.9 sure: the two surest mistakes overall, ties in image order
+    images = np.zeros((9, 8, 8, 3), np.uint8)
+    plots.misclassified_png(images, labels, probs, ["a", "b", "c"], tmp_path / "m.png")
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
