@@ -2,8 +2,9 @@
 
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, for the improved recipe, augmented) on the
-device. bf16 autocast where the device runs it natively (skipnet.precision), a checkpoint every epoch that a rerun
-resumes from, and DistributedDataParallel when started under torchrun.
+device. bf16 autocast where the device runs it natively (skipnet.precision),
+a checkpoint every epoch that a rerun resumes from, and DistributedDataParallel
+when started under torchrun.
 """
 import contextlib
 import hashlib
