@@ -41,6 +41,8 @@ def test_quick_start_experiment_and_metrics_diff(repo):
     out = sh(quick + TEST_OVERRIDES, cwd=repo).stdout
     for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
+    assert (repo / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text()  # DVCLive declares nothing itself
+    assert sorted(p.name for p in (repo / "dvclive").iterdir()) == ["metrics.json", "plots"]
     chosen, reason = precision.resolve("auto", torch.device("cpu"))
     assert f"precision: {chosen} ({reason})" in out
     headline = json.loads((repo / "dvclive/metrics.json").read_text())
