@@ -80,6 +80,40 @@ def _minutes(seconds):
     return f"{seconds / 60:.1f} min"
 
 
+LAST = 5  # epochs averaged to tell a trend from the epoch-to-epoch swing of a final number
+
+
+def last_epochs(run, n=LAST):
+    """(mean, min, max) of val accuracy over the last n epochs."""
+    accs = [e["val_accuracy"] for e in run["epochs"][-n:]]
+    return sum(accs) / len(accs), min(accs), max(accs)
+
+
+def differences(runs, threshold=3.0):
+    """Measured context for every Table 1 row where we differ from the study by more than `threshold` points."""
+    lines = []
+    for r in runs:
+        match = study_row(r["params"])
+        if not match:
+            continue
+        label, study = match
+        delta = 100 * (r["headline"]["val_acc"] - study["val_acc"])
+        if abs(delta) <= threshold:
+            continue
+        mean, low, high = last_epochs(r)
+        best = max(r["epochs"], key=lambda e: e["val_accuracy"])
+        lowest = min(r["epochs"], key=lambda e: e["val_loss"])
+        lines.append(
+            f"- **{label}** ({r['name']}): final val accuracy {_pct(r['headline']['val_acc'])}, {delta:+.2f} points from "
+            f"the study's {_pct(study['val_acc'])}. Measured in this run: over the last {LAST} epochs val accuracy "
+            f"ranged {_pct(low)} to {_pct(high)} (mean {_pct(mean)}, {100 * (mean - study['val_acc']):+.2f} points from "
+            f"the study); it peaked at {_pct(best['val_accuracy'])} in epoch {best['epoch']}; val loss was lowest "
+            f"({lowest['val_loss']:.3f}) in epoch {lowest['epoch']} and {r['headline']['val_loss']:.3f} at the end, "
+            f"while train loss fell to {r['headline']['train_loss']:.3f}: the run overfits, and a single final-epoch "
+            f"number moves by several points from one epoch to the next.")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
 def table1(runs):
     rows = []
     for r in runs:
@@ -98,19 +132,19 @@ def table1(runs):
 
 
 def runs_table(runs, keys):
-    head = "| run | " + " | ".join(keys) + " | epochs run | final train loss | val loss | val acc | best val acc (epoch) " \
-           "| train acc - val acc | train time | machine |\n"
-    head += "|---|" + "---|" * len(keys) + "---:|---:|---:|---:|---:|---:|---:|---|\n"
+    names = ["run", *keys, "epochs run", "final train loss", "val loss", "val acc",
+             f"val acc, mean of last {LAST} epochs", "best val acc (epoch)", "train acc - val acc", "train time", "machine"]
     rows = []
     for r in runs:
         flat, h, last = flatten(r["params"]), r["headline"], r["epochs"][-1]
         best = max(r["epochs"], key=lambda e: e["val_accuracy"])
-        rows.append(f"| {r['name']} | " + " | ".join(_cell(flat.get(k)) for k in keys) +
-                    f" | {len(r['epochs'])} | {h['train_loss']:.3f} | {h['val_loss']:.3f} | {_pct(h['val_acc'])} | "
-                    f"{_pct(best['val_accuracy'])} ({best['epoch']}) | "
-                    f"{100 * (last['train_accuracy'] - last['val_accuracy']):+.1f} | {_minutes(r['train_seconds'])} | "
-                    f"{r['machine']} |")
-    return head + "\n".join(rows) + "\n"
+        rows.append([r["name"], *(_cell(flat.get(k)) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
+                     f"{h['val_loss']:.3f}", _pct(h["val_acc"]), _pct(last_epochs(r)[0]),
+                     f"{_pct(best['val_accuracy'])} ({best['epoch']})",
+                     f"{100 * (last['train_accuracy'] - last['val_accuracy']):+.1f}", _minutes(r["train_seconds"]),
+                     r["machine"]])
+    align = ["---"] * (1 + len(keys)) + ["---:"] * 8 + ["---"]
+    return "\n".join("| " + " | ".join(row) + " |" for row in [names, align, *rows]) + "\n"
 
 
 def per_class_table(runs):
@@ -186,7 +220,7 @@ def write(runs, out_dir, notes=None):
                        ylim=(0, 3))
         epochs_grid_png(final, out_dir / "epochs.png")
         confusion_grid_png(final, out_dir / "confusion_matrices.png")
-        md += ["## Table 1: the study's numbers and ours\n", table1(final),
+        md += ["## Table 1: the study's numbers and ours\n", table1(final), "\n" + differences(final),
                "\n## Every run\n",
                "Columns before `epochs run` are the params that differ between runs. `train acc - val acc` is the "
                "last epoch's gap in points: the larger, the more the run overfits.\n", runs_table(final, varying(final)),
