@@ -102,3 +102,18 @@ def tiny_sample(small_sample, tmp_path_factory):
         every = slice(None, None, len(labels) // n)  # the split is sorted by class: a stride keeps them all
         save_split(root / f"{split}.npz", images[every][:n], labels[every][:n], classes)
     return root / "train.npz", root / "val.npz"
+
+
+BOAT_DOG = REPO.parent / "shared/data/coco-boat-dog-64"
+
+
+@pytest.fixture(scope="session")
+def boat_dog_repo(tmp_path_factory):
+    """A repo copy where `dvc exp run` trained a small MyNet on real boat and dog photographs (folder dataset)."""
+    if not BOAT_DOG.is_dir():
+        pytest.skip(f"{BOAT_DOG} is not here")
+    repo = copy_repo(tmp_path_factory.mktemp("boat_dog") / "repo")
+    sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
+        "-S", f"datasets.folder.root={BOAT_DOG}", "-S", "datasets.folder.train_per_class=200",
+        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64"], cwd=repo)
+    return repo

@@ -112,21 +112,12 @@ def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
     assert leftovers == []
 
 
-SHARED_PHOTOS = REPO.parent / "shared/data/coco-boat-dog-64"
-
-
-def test_folder_dataset_trains_on_real_coco_photographs(repo):
-    if not SHARED_PHOTOS.is_dir():
-        pytest.skip(f"{SHARED_PHOTOS} is not here")
-    sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
-        "-S", f"datasets.folder.root={SHARED_PHOTOS}", "-S", "datasets.folder.train_per_class=200",
-        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64"],
-       cwd=repo)
-    scores = json.loads((repo / "metrics/classes.json").read_text())
+def test_folder_dataset_trains_on_real_coco_photographs(boat_dog_repo):
+    scores = json.loads((boat_dog_repo / "metrics/classes.json").read_text())
     assert sum(map(sum, scores["confusion_matrix"])) == 200
     assert set(scores["per_class"]) == {"boat", "dog"}
     assert scores["accuracy"] > 0.6, scores["accuracy"]
-    manifest = (repo / "data/manifest.csv").read_text()
+    manifest = (boat_dog_repo / "data/manifest.csv").read_text()
     assert "train/boat/COCO_train2014_" in manifest and "val/dog/COCO_train2014_" in manifest
 
 
