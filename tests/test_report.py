@@ -58,13 +58,13 @@ def test_readme_grid_then_records_then_report(repo):
 
 @pytest.fixture(scope="module")
 def grid_records(tmp_path_factory):
-    """Two real runs of the grid runner on real photographs (small: 300 + 100 per class, depth 1, 2 epochs)."""
+    """Two real runs of the grid runner on real photographs (small: 150 + 50 per class, depth 1, 2 epochs)."""
     if not PHOTOS.is_dir():
         pytest.skip(f"{PHOTOS} is not here")
     tmp = tmp_path_factory.mktemp("grid")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(classes=["boat", "dog"], depth=1, epochs=2)
-    params["datasets"]["folder"].update(train_per_class=300, val_per_class=100)
+    params["datasets"]["folder"].update(train_per_class=150, val_per_class=50)
     (tmp / "params.yaml").write_text(yaml.safe_dump(params))
     out = sh(["python", str(REPO / "stages/run_grid.py"), "--data", str(PHOTOS), "--params", str(tmp / "params.yaml"),
               "--runs", "mynet16-lr1e-3", "net3-64px", "--out", str(tmp / "runs"), "--cache", str(tmp / "cache")],
@@ -77,7 +77,7 @@ def test_grid_runner_writes_the_records_the_report_reads(grid_records, tmp_path)
     runs = records.load_all(grid_records)
     assert [r["name"] for r in runs] == ["mynet16-lr1e-3", "net3-64px"]
     for r in runs:
-        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 2 * 100  # val_per_class of each class
+        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 2 * 50  # val_per_class of each class
         assert r["params"]["dataset"] == "folder" and r["source"] == "stages/run_grid.py"
         assert r["command"].startswith("python stages/run_grid.py --data ") and f"--runs {r['name']}" in r["command"]
         # the engine's last-epoch val accuracy and the evaluation of the final model are one number
