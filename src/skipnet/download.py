@@ -18,7 +18,7 @@ from .http import FetchError, download_resumable, make_pool
 from .params import SkipnetError, dataset_settings
 
 SPLITS = ("train", "val")
-QUICK_START = "dvc exp run -S dataset=sample -S depth=2 -S epochs=10"
+QUICK_START = "dvc exp run -S dataset=sample -S depth=1 -S epochs=4 -S batch_size=64"  # as in the README
 
 
 def annotation_files(dataset, source_dir):
