@@ -76,6 +76,11 @@ def _cell(value):
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def _param_cell(flat, key):
+    """A param's value, or "-" where the run's model does not use it (Net3 has no depth or skips)."""
+    return "-" if flat.get("arch") == "net3" and key in SWEEP_KEYS else _cell(flat.get(key))
+
+
 def _minutes(seconds):
     return f"{seconds / 60:.1f} min"
 
@@ -138,7 +143,7 @@ def runs_table(runs, keys):
     for r in runs:
         flat, h, last = flatten(r["params"]), r["headline"], r["epochs"][-1]
         best = max(r["epochs"], key=lambda e: e["val_accuracy"])
-        rows.append([r["name"], *(_cell(flat.get(k)) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
+        rows.append([r["name"], *(_param_cell(flat, k) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
                      f"{h['val_loss']:.3f}", _pct(h["val_acc"]), _pct(last_epochs(r)[0]),
                      f"{_pct(best['val_accuracy'])} ({best['epoch']})",
                      f"{100 * (last['train_accuracy'] - last['val_accuracy']):+.1f}", _minutes(r["train_seconds"]),
