@@ -1,7 +1,8 @@
 """report (outside the DVC pipeline): reports/study.md and its figures from the run records in reports/runs/.
 
 Add finished experiments to the records first (`python stages/record.py EXP ...`); a hand-written
-reports/notes.md (measured explanations) is appended when present.
+reports/notes.md (measured explanations) is appended when present, and the README's Table 1 block
+(between `<!-- table1 -->` and `<!-- /table1 -->`) is rewritten from the same records.
 """
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from skipnet.cli import run_stage
 def add_args(parser):
     parser.add_argument("--runs", default=str(records.RUNS_DIR), help="run records folder (default: %(default)s)")
     parser.add_argument("--out", default="reports", help="output folder (default: %(default)s)")
+    parser.add_argument("--readme", default="README.md",
+                        help="README whose `<!-- table1 -->` block gets the records' Table 1 (default: %(default)s)")
 
 
 def main(params, args):
@@ -19,6 +22,8 @@ def main(params, args):
     notes = Path(args.out) / "notes.md"
     path = report.write(runs, args.out, notes.read_text() if notes.exists() else None)
     print(f"wrote {path} ({len(runs)} runs)")
+    if Path(args.readme).exists() and report.update_readme(args.readme, runs):
+        print(f"updated Table 1 in {args.readme}")
 
 
 if __name__ == "__main__":

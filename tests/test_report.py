@@ -87,25 +87,57 @@ def test_grid_runner_writes_the_records_the_report_reads(grid_records, tmp_path)
     assert "| mynet16-lr1e-3 | mynet | 32 |" in path.read_text()
 
 
-def test_report_groups_a_depth_sweep_and_tuning_runs(grid_records, tmp_path):
+def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_records, tmp_path):
     base = records.load(grid_records / "mynet16-lr1e-3")
-    runs = []
+    sweep = []
     for depth in (1, 2, 4):
         for skip in (True, False):
             r = copy.deepcopy(base)
             r["name"] = f"d{depth}-{skip}"
             r["params"].update(depth=depth, skip_connections=skip, epochs=5)
             r["headline"]["val_acc"] = 0.5 + depth / 100 + skip / 10
-            runs.append(r)
-    tuned = copy.deepcopy(base)
-    tuned["name"], tuned["params"]["tune_holdout"] = "tune-a", 0.1
-    tuned["params"]["improved"]["weight_decay"] = 0.3
-    md = report.write(runs + [tuned], tmp_path).read_text()
+            sweep.append(r)
+    improved = copy.deepcopy(base)
+    improved["name"], improved["params"]["recipe"] = "better", "improved"
+    improved["params"]["improved"] = {"weight_decay": 0.3, "label_smoothing": 0.1, "warmup_epochs": 2, "crop_padding": 4}
+    improved["headline"]["val_acc"] = base["headline"]["val_acc"] + 0.0512
+    tuning = []
+    for name, wd, acc in (("tune-a", 0.05, 0.61), ("tune-b", 0.3, 0.64)):
+        r = copy.deepcopy(improved)
+        r["name"], r["params"]["tune_holdout"], r["headline"]["val_acc"] = name, 0.1, acc
+        r["params"]["improved"]["weight_decay"] = wd
+        tuning.append(r)
+    md = report.write([base, improved, *sweep, *tuning], tmp_path).read_text()
+
     assert "## Depth sweep 1" in md and (tmp_path / "depth_sweep_1.png").read_bytes()[:4] == b"\x89PNG"
+    table = md.split("## Depth sweep 1")[1].split("##")[0]
+    assert "| depth | skip connections | val acc |" in table and table.count(" min | d") == 6
+    assert [g[0]["name"] for g in report.sweeps(sweep)] == ["d1-True"]
     every = md.split("## Every run")[1].split("##")[0]
-    assert "| depth | skip_connections |" in every and "tune-a" not in every
-    assert "tune-a" in md.split("## Tuning runs")[1]
-    assert [g[0]["name"] for g in report.sweeps(runs)] == ["d1-True"]
+    assert "| mynet16-lr1e-3 |" in every and "| better |" in every
+    assert "d1-True" not in every and "tune-a" not in every  # sweep and tuning runs have their own sections
+
+    margin = md.split("## The improved recipe against the study's")[1].split("##")[0]
+    assert "| better | weight_decay 0.3, label_smoothing 0.1, warmup_epochs 2, crop_padding 4 | mynet16-lr1e-3 |" in margin
+    assert "| +5.12 | met |" in margin
+    improved["headline"]["val_acc"] -= 0.01
+    assert "| +4.12 | not met |" in report.improved_table(report.recipe_pairs([base, improved]))
+
+    tuned = md.split("## Tuning runs")[1].split("##")[0]
+    assert "Highest held-out accuracy: **tune-b** (64.00%)" in tuned
+    assert "| tune-a | 0.05 |" in tuned and "| tune-b | 0.3 |" in tuned
+
+
+def test_report_rewrites_only_the_readme_table1_block(grid_records, tmp_path):
+    runs = records.load_all(grid_records)
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n")
+    assert report.update_readme(readme, runs)
+    text = readme.read_text()
+    assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
+    assert "old table" not in text and "No run matches a row of the study's Table 1" in text  # 2-epoch runs
+    readme.write_text("no markers\n")
+    assert not report.update_readme(readme, runs) and readme.read_text() == "no markers\n"
 
 
 def test_study_rows_match_only_the_study_setting():
