@@ -5,19 +5,16 @@ rotation, any PIL mode to RGB, JPEG draft decoding, squash to the model's image_
 every core, then classified in batches. A file that cannot be read is reported and skipped; the
 others are still predicted.
 """
-import os
-from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from . import precision as precisions
 from .engine import evaluate as run_model
 from .engine import to_device_tensors
 from .params import SkipnetError
-from .prepare import load_image
+from .prepare import decode_each
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BATCH = 512  # as the evaluate stage, so both see the same arithmetic
@@ -39,26 +36,15 @@ def collect(paths):
     return files, problems
 
 
-def _decode(job):
-    path, size = job
-    try:
-        return load_image(path, size), None
-    except SkipnetError as e:
-        return None, str(e).split(": ", 1)[-1] if str(e).startswith("unreadable image") else str(e)
-
-
 def decode(files, size, progress=True):
-    """(uint8 images of the good files, good files, problems) with every core decoding."""
+    """(uint8 images of the good files, good files, problems): unreadable files are listed, not fatal."""
     good, arrays, problems = [], [], []
-    with Pool(min(os.cpu_count(), max(1, len(files)))) as pool:
-        results = pool.imap(_decode, ((f, size) for f in files), chunksize=16)
-        bar = tqdm(results, total=len(files), desc="decode", unit="img", disable=not progress or len(files) < 64)
-        for (array, error), path in zip(bar, files):  # bar first: it counts an item when asked for the next
-            if error:
-                problems.append((str(path), error))
-            else:
-                good.append(path)
-                arrays.append(array)
+    for (array, error), path in zip(decode_each(files, size, "decode", progress=progress and len(files) >= 64), files):
+        if error:
+            problems.append((str(path), error.removeprefix(f"unreadable image {path}: ")))
+        else:
+            good.append(path)
+            arrays.append(array)
     return (np.stack(arrays) if arrays else np.empty((0, size, size, 3), np.uint8)), good, problems
 
 

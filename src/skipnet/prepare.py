@@ -44,18 +44,28 @@ def load_image(path, size):
         raise SkipnetError(f"unreadable image {path}: {e}") from None
 
 
-def _load(args):
-    return load_image(*args)
+def _try_load(job):
+    """(array, None), or (None, the error's message): a worker never raises, its caller decides."""
+    try:
+        return load_image(*job), None
+    except SkipnetError as e:
+        return None, str(e)
+
+
+def decode_each(paths, size, desc, workers=None, progress=True):
+    """(array or None, error or None) for each path, in order, decoded on every core, with a progress bar."""
+    with Pool(min(workers or os.cpu_count(), max(1, len(paths)))) as pool:
+        jobs = pool.imap(_try_load, ((p, size) for p in paths), chunksize=32)
+        yield from tqdm(jobs, total=len(paths), desc=desc, unit="img", disable=not progress)
 
 
 def pack(paths, size, workers=None):
-    """Decode `paths` on every core into one (N, size, size, 3) uint8 array."""
+    """Decode `paths` into one (N, size, size, 3) uint8 array; the first unreadable image stops it."""
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    workers = workers or os.cpu_count()
-    with Pool(workers) as pool:
-        jobs = pool.imap(_load, ((p, size) for p in paths), chunksize=64)
-        for i, arr in enumerate(tqdm(jobs, total=len(paths), desc="prepare", unit="img")):
-            out[i] = arr
+    for i, (array, error) in enumerate(decode_each(paths, size, "prepare", workers)):
+        if error:
+            raise SkipnetError(error)
+        out[i] = array
     return out
 
 
