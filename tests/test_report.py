@@ -126,6 +126,7 @@ def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_re
     tuned = md.split("## Tuning runs")[1].split("##")[0]
     assert "Highest held-out accuracy: **tune-b** (64.00%)" in tuned
     assert "| tune-a | 0.05 |" in tuned and "| tune-b | 0.3 |" in tuned
+    assert "| held-out loss | held-out acc |" in tuned and "val acc" not in tuned
 
 
 def test_report_rewrites_only_the_readme_table1_block(grid_records, tmp_path):

@@ -146,9 +146,11 @@ def table1(runs):
             "| study val loss | our val loss |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n" + "\n".join(rows) + "\n")
 
 
-def runs_table(runs, keys):
-    names = ["run", *keys, "epochs run", "final train loss", "val loss", "val acc",
-             f"val acc, mean of last {LAST} epochs", "best val acc (epoch)", "train acc - val acc", "train time", "machine"]
+def runs_table(runs, keys, scored_on="val"):
+    """One row per run; scored_on names the split its "val" numbers come from (the hold-out for tuning runs)."""
+    names = ["run", *keys, "epochs run", "final train loss", f"{scored_on} loss", f"{scored_on} acc",
+             f"{scored_on} acc, mean of last {LAST} epochs", f"best {scored_on} acc (epoch)", f"train acc - {scored_on} acc",
+             "train time", "machine"]
     rows = []
     for r in runs:
         flat, h, last = flatten(r["params"]), r["headline"], r["epochs"][-1]
@@ -311,7 +313,7 @@ def write(runs, out_dir, notes=None):
         md += ["\n## Tuning runs (scored on a held-out part of train; val untouched)\n",
                f"Every setting tried. Highest held-out accuracy: **{best['name']}** "
                f"({_pct(best['headline']['val_acc'])}), the improved recipe's settings.\n",
-               runs_table(tuning, varying(tuning) or ["tune_holdout"])]
+               runs_table(tuning, varying(tuning) or ["tune_holdout"], scored_on="held-out")]
     md += ["\n## Commands\n", commands_table(runs)]
     if notes:
         md += ["\n## Notes\n", notes.strip() + "\n"]
