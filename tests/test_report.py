@@ -101,6 +101,7 @@ def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_re
     improved["name"], improved["params"]["recipe"] = "better", "improved"
     improved["params"]["improved"] = {"weight_decay": 0.3, "label_smoothing": 0.1, "warmup_epochs": 2, "crop_padding": 4}
     improved["headline"]["val_acc"] = base["headline"]["val_acc"] + 0.0512
+    improved["params"]["datasets"]["sample"]["train_per_class"] += 1  # a setting the folder dataset never reads
     tuning = []
     for name, wd, acc in (("tune-a", 0.05, 0.61), ("tune-b", 0.3, 0.64)):
         r = copy.deepcopy(improved)
@@ -116,6 +117,7 @@ def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_re
     every = md.split("## Every run")[1].split("##")[0]
     assert "| mynet16-lr1e-3 |" in every and "| better |" in every
     assert "d1-True" not in every and "tune-a" not in every  # sweep and tuning runs have their own sections
+    assert "| run | recipe | improved.weight_decay |" in every and "| mynet16-lr1e-3 | study | - |" in every
 
     margin = md.split("## The improved recipe against the study's")[1].split("##")[0]
     assert "| better | weight_decay 0.3, label_smoothing 0.1, warmup_epochs 2, crop_padding 4 | mynet16-lr1e-3 |" in margin

@@ -37,9 +37,18 @@ def flatten(tree, prefix=""):
     return out
 
 
+def used(params):
+    """The run's params, flattened, without those it never read: other datasets' settings, COCO's source when
+    the data is not COCO, the improved recipe's settings under the study's recipe."""
+    unused = [f"datasets.{d}." for d in params["datasets"] if d != params["dataset"]]
+    unused += ["coco."] if params["dataset"] != "coco" else []
+    unused += ["improved."] if params["recipe"] != "improved" else []
+    return {k: v for k, v in flatten(params).items() if not k.startswith(tuple(unused))}
+
+
 def varying(runs):
     """Param keys (flattened) whose values differ between runs, in params.yaml order."""
-    flat = [flatten(r["params"]) for r in runs]
+    flat = [used(r["params"]) for r in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
@@ -58,7 +67,7 @@ def sweeps(runs):
     for r in runs:
         if r["params"]["arch"] != "mynet":
             continue
-        rest = {k: v for k, v in flatten(r["params"]).items() if k not in SWEEP_KEYS}
+        rest = {k: v for k, v in used(r["params"]).items() if k not in SWEEP_KEYS}
         groups.setdefault(repr(sorted(rest.items())), []).append(r)
     return [g for g in groups.values() if len({r["params"]["depth"] for r in g}) >= 3]
 
@@ -66,7 +75,7 @@ def sweeps(runs):
 def recipe_pairs(runs):
     """(improved run, its study-recipe twin) for every improved run whose other params equal a study-recipe run's."""
     def rest(r):
-        return {k: v for k, v in flatten(r["params"]).items() if k != "recipe" and not k.startswith("improved.")}
+        return {k: v for k, v in used(r["params"]).items() if k != "recipe" and not k.startswith("improved.")}
     study = [r for r in runs if r["params"]["recipe"] == "study"]
     return [(r, twin) for r in runs if r["params"]["recipe"] == "improved"
             for twin in study if rest(twin) == rest(r)]
@@ -87,8 +96,9 @@ def _cell(value):
 
 
 def _param_cell(flat, key):
-    """A param's value, or "-" where the run's model does not use it (Net3 has no depth or skips)."""
-    return "-" if flat.get("arch") == "net3" and key in SWEEP_KEYS else _cell(flat.get(key))
+    """A param's value, or "-" where the run does not use it (Net3 has no depth or skips; the study recipe no
+    `improved` settings)."""
+    return "-" if key not in flat or (flat.get("arch") == "net3" and key in SWEEP_KEYS) else _cell(flat[key])
 
 
 def _minutes(seconds):
@@ -153,7 +163,7 @@ def runs_table(runs, keys, scored_on="val"):
              "train time", "machine"]
     rows = []
     for r in runs:
-        flat, h, last = flatten(r["params"]), r["headline"], r["epochs"][-1]
+        flat, h, last = used(r["params"]), r["headline"], r["epochs"][-1]
         best = max(r["epochs"], key=lambda e: e["val_accuracy"])
         rows.append([r["name"], *(_param_cell(flat, k) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
                      f"{h['val_loss']:.3f}", _pct(h["val_acc"]), _pct(last_epochs(r)[0]),
