@@ -6,6 +6,7 @@ skip connections), tuning runs,
 the loss-curve overlay (the study's Figure 5), per-epoch train vs val curves, confusion matrices,
 and each run's machine, training time and exact command.
 """
+import math
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -227,8 +228,13 @@ def sweep_png(group, path):
             label = "with skip connections" if skip else "without skip connections"
             ax_acc.plot([d for d, _ in points], [100 * h["val_acc"] for _, h in points], style, label=label)
             ax_loss.plot([d for d, _ in points], [h["train_loss"] for _, h in points], style, label=label)
+    classes = len(group[0]["params"]["classes"])
+    ax_acc.axhline(100 / classes, color="gray", linestyle=":", label=f"chance ({100 / classes:g}%)")
+    ax_loss.axhline(math.log(classes), color="gray", linestyle=":", label=f"uniform guess (ln {classes})")
+    depths = sorted({r["params"]["depth"] for r in group})
     for ax, name in ((ax_acc, "val accuracy (%)"), (ax_loss, "final train loss")):
         ax.set_xscale("log", base=2)
+        ax.set_xticks(depths, [str(d) for d in depths])
         ax.set_xlabel("depth (SkipBlocks per stage)")
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
