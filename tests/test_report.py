@@ -145,6 +145,23 @@ def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_re
     assert "| held-out loss | held-out acc |" in tuned and "val acc" not in tuned
 
 
+def test_a_sweep_at_the_study_setting_keeps_its_table1_row_and_recipe_twin(grid_records, tmp_path):
+    base = records.load(grid_records / "mynet16-lr1e-3")
+    base["params"]["epochs"] = 20  # the study's setting: depth 16 of this sweep is Table 1's MyNet-16 lr 1e-3
+    sweep = []
+    for depth in (1, 4, 16):
+        r = copy.deepcopy(base)
+        r["name"] = f"sweep-d{depth}"
+        r["params"]["depth"] = depth
+        sweep.append(r)
+    improved = copy.deepcopy(sweep[-1])
+    improved["name"], improved["params"]["recipe"] = "better", "improved"
+    md = report.write([*sweep, improved], tmp_path).read_text()
+    assert len(report.sweeps(sweep + [improved])) == 1
+    assert "| MyNet-16, lr 1e-3 | sweep-d16 |" in md.split("## Table 1")[1].split("##")[0]
+    assert "| better | " in md.split("## The improved recipe against the study's")[1].split("##")[0]
+
+
 def test_report_rewrites_only_the_readme_table1_block(grid_records, tmp_path):
     runs = records.load_all(grid_records)
     readme = tmp_path / "README.md"
