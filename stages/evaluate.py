@@ -1,23 +1,29 @@
-"""evaluate: detail metrics (per class, confusion matrix, model, speed, data) and plots from the trained model.
+"""evaluate: detail metrics (per class, confusion matrix, model, speed, data), per-epoch table, per-image
+predictions and plots from the trained model.
 
 The headline metrics come from the train stage (dvclive/metrics.json); these stay one command away:
     dvc metrics show metrics/classes.json metrics/run.json metrics/data.json
+metrics/predictions.csv holds the predicted class of every val image (by file name), so that two runs
+scored on the same images can be compared image by image (a paired test).
 """
 import json
 from pathlib import Path
 
-from skipnet import evaluate, live
+from skipnet import evaluate, prepare, select
 from skipnet.cli import run_stage
 from skipnet.files import atomic_write_text
 
 TRAIN_NPZ = "data/prepared/train.npz"  # read only with tune_holdout > 0
 VAL_NPZ = "data/prepared/val.npz"
+MANIFEST = "data/manifest.csv"
 MODEL = "models/model.pt"
 TRAIN_LOG = "models/train_log.json"
 SELECTION_STATS = "data/selection.json"
 OUT = {
     "classes": "metrics/classes.json",
     "run": "metrics/run.json",
+    "predictions": "metrics/predictions.csv",
+    "epochs_csv": "plots/epochs.csv",
     "confusion_csv": "plots/confusion.csv",
     "confusion_png": "plots/confusion.png",
     "loss_csv": "plots/loss.csv",
@@ -30,14 +36,11 @@ OUT = {
 DATA_METRICS = "metrics/data.json"
 
 
-def read_if_exists(path):
-    return Path(path).read_text() if Path(path).exists() else None
-
-
 def main(params, args):
     history = json.loads(Path(TRAIN_LOG).read_text())
-    epochs = live.read_epochs(read_if_exists)
-    scores = evaluate.run(params, MODEL, TRAIN_NPZ, VAL_NPZ, history, epochs, OUT)
+    names = [r["file_name"] for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"],
+                                                        params["seed"])]
+    scores = evaluate.run(params, MODEL, TRAIN_NPZ, VAL_NPZ, history, names, OUT)
     # republished here: git-tracked, unlike the cached select stage's output
     atomic_write_text(DATA_METRICS, Path(SELECTION_STATS).read_text())
     print(f"val accuracy {scores['accuracy']:.4f}, val loss {scores['val_loss']:.4f}")

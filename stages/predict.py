@@ -16,7 +16,7 @@ import sys
 
 from skipnet import predict
 from skipnet.models import load_model_file
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 
 def main():

@@ -1,18 +1,22 @@
-"""run_grid (outside DVC): the study's grid, the depth sweep and the recipe tuning runs, straight through
-the library, writing the same run records as `stages/record.py` (reports/runs/<name>/).
+"""run_grid (outside DVC): the study's grid, the depth sweep, the tuning runs and the ablation, each run
+through the DVC stages' own code, writing the same run records as `stages/record.py` (reports/runs/<name>/).
 
-For a machine without dvc or pycocotools (a lent GPU): it packs an image-folder tree
-(<data>/<split>/<class>/*.jpg) with the prepare stage's own decode and resize, then trains and
-evaluates each run with the engine. Run names and their params are listed by --list.
+For a machine without dvc (a lent GPU): each run gets its params.yaml in a work folder, and the stage
+scripts' main functions run there in dvc.yaml's order (download, select, fetch, prepare, train,
+evaluate), so equal params give the same image lists, order and per-epoch metrics as `dvc exp run`.
+Like DVC, the data stages rerun only when a param they read changed. Run names and their params:
 
+    python stages/run_grid.py --list
     python stages/run_grid.py --data ../shared/data/coco-5class-64 --runs study
-    python stages/run_grid.py --data DIR --runs sweep --sweep-epochs 10
-    python stages/run_grid.py --data DIR --runs mynet16-lr1e-3 net3-64px
+    python stages/run_grid.py --data ../shared/data/coco-5class-64 --runs sweep -S epochs=5
+    python stages/run_grid.py --data DIR --runs study ablation --seeds 60146 60147 60148
 """
 import argparse
 import copy
 import datetime
-import random
+import importlib.util
+import json
+import os
 import shlex
 import sys
 import time
@@ -20,115 +24,158 @@ from pathlib import Path
 
 import yaml
 
-from skipnet import engine, evaluate, records
-from skipnet.params import SkipnetError, validate
-from skipnet.prepare import pack, save_split, train_and_eval_splits
+from skipnet import recipes, records
+from skipnet.errors import SkipnetError
+from skipnet.params import validate
 
+REPO = Path(__file__).resolve().parents[1]
+STAGES = ("download", "select_images", "fetch", "prepare", "train", "evaluate")  # dvc.yaml's order
+DATA_STAGES = 4
+DATA_KEYS = ("dataset", "classes", "image_size", "seed", "coco", "datasets")  # what the data stages read
+IMPROVED = recipes.changes(recipes.IMPROVED)
 STUDY = {
     "mynet16-lr1e-3": {},
     "mynet16-lr1e-4": {"lr": 0.0001},
     "net3-64px": {"arch": "net3", "image_size": 64},
     "mynet16-noskip": {"skip_connections": False},
-    "mynet16-improved": {"recipe": "improved"},
+    "mynet16-improved": IMPROVED,
+}
+# The improved recipe with one change removed, and each change alone on the study's recipe
+ABLATION = {
+    "mynet16-improved-no-aug": {**IMPROVED, "crop_padding": 0, "flip": False},
+    "mynet16-improved-no-wd": {**IMPROVED, "optimizer": "adam", "weight_decay": 0.0},
+    "mynet16-improved-constant-lr": {**IMPROVED, "lr_schedule": "constant", "warmup_epochs": 0},
+    "mynet16-aug-only": {"crop_padding": IMPROVED["crop_padding"], "flip": True},
+    "mynet16-wd-only": {"optimizer": "adamw", "weight_decay": IMPROVED["weight_decay"]},
+    "mynet16-schedule-only": {"lr_schedule": "cosine", "warmup_epochs": IMPROVED["warmup_epochs"]},
 }
 SWEEP_DEPTHS = (1, 2, 4, 8, 16, 32)
 # Settings of the improved recipe tried on a held-out tenth of train (val untouched)
-TUNING = [{"weight_decay": wd, "label_smoothing": ls, "warmup_epochs": 2, "crop_padding": pad}
+TUNING = [{**IMPROVED, "weight_decay": wd, "label_smoothing": ls, "crop_padding": pad}
           for wd in (0.05, 0.3) for ls in (0.0, 0.1) for pad in (2, 4)]
 TUNE_HOLDOUT = 0.1
 
 
-def grid(sweep_epochs, tuning_epochs):
+def grid():
     """{group: {run name: param overrides}}."""
-    sweep = {f"sweep-d{d}-{'skip' if s else 'noskip'}": {"depth": d, "skip_connections": s, "epochs": sweep_epochs}
+    sweep = {f"sweep-d{d}-{'skip' if s else 'noskip'}": {"depth": d, "skip_connections": s, "epochs": 5}
              for d in SWEEP_DEPTHS for s in (True, False)}
     tuning = {f"tune-wd{t['weight_decay']:g}-ls{t['label_smoothing']:g}-pad{t['crop_padding']}":
-              {"recipe": "improved", "improved": t, "tune_holdout": TUNE_HOLDOUT, "epochs": tuning_epochs}
-              for t in TUNING}
-    return {"study": STUDY, "sweep": sweep, "tuning": tuning}
+              {**t, "tune_holdout": TUNE_HOLDOUT, "epochs": 5} for t in TUNING}
+    return {"study": STUDY, "ablation": ABLATION, "sweep": sweep, "tuning": tuning}
 
 
-def folder_split(root, split, classes, per_class, seed):
-    """Paths and labels of a split; per_class (null: every image) drawn at random, seeded."""
-    paths, labels = [], []
-    for i, name in enumerate(classes):
-        found = sorted((Path(root) / split / name).glob("*.jpg"))
-        if not found:
-            raise SkipnetError(f"no images in {Path(root) / split / name}: --data must be <root>/<split>/<class>/*.jpg")
-        if per_class and per_class < len(found):
-            found = sorted(random.Random(f"{seed}-{split}-{name}").sample(found, per_class))
-        paths += found
-        labels += [i] * len(found)
-    return paths, labels
+def parse_set(item):
+    """KEY=VALUE (dotted key, YAML value) as `dvc exp run -S` takes it."""
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise SkipnetError(f"-S {item}: expected KEY=VALUE, e.g. -S epochs=5")
+    return key, yaml.safe_load(value)
 
 
-def packed(params, cache):
-    """(train.npz, val.npz) of the folder dataset in params at its image_size, packed once into `cache`."""
-    folder = params["datasets"]["folder"]
-    key = "-".join(map(str, (Path(folder["root"]).name, params["image_size"], *params["classes"],
-                              folder["train_per_class"], folder["val_per_class"], params["seed"])))
-    out = Path(cache) / key
-    if not (out / "val.npz").exists():
-        for split in ("train", "val"):
-            paths, labels = folder_split(folder["root"], split, params["classes"], folder[f"{split}_per_class"],
-                                         params["seed"])
-            save_split(out / f"{split}.npz", pack(paths, params["image_size"]), labels, params["classes"])
-    return out / "train.npz", out / "val.npz"
+def apply(params, overrides):
+    params = copy.deepcopy(params)
+    for key, value in overrides.items():
+        node = params
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return params
 
 
-def run_one(name, params, cache, runs_dir, command):
-    train_npz, val_npz = packed(params, cache)
-    ckpt = Path(cache) / f"{name}.ckpt"
-    ckpt.unlink(missing_ok=True)  # a grid run starts from scratch
-    model, history = engine.train(params, train_npz, val_npz, Path(cache) / f"{name}.pt", ckpt)
-    _, (images, labels), classes = train_and_eval_splits(train_npz, val_npz, params["tune_holdout"], params["seed"])
-    scores, _ = evaluate.class_metrics(model, images, labels, classes, history["precision"])
-    details = evaluate.run_details(model, params, history, history["epochs"])
-    run = {"name": name, "source": "stages/run_grid.py", "command": command, "machine": history["device"],
-           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "train_seconds": details["speed"]["train_seconds"], "params": params,
-           "headline": records.headline(history["epochs"]), "classes": scores, "details": details}
-    return records.write(runs_dir, run, history["epochs"], history["running_loss"])
+def load_stage(name):
+    spec = importlib.util.spec_from_file_location(f"stage_{name}", REPO / "stages" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_stages(params, workdir):
+    """Run the stages' main functions in `workdir` on these params; the data stages only when their params changed."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    absolute = apply(params, {"datasets.folder.root": str(Path(params["datasets"]["folder"]["root"]).resolve())})
+    (workdir / "params.yaml").write_text(yaml.safe_dump(absolute, sort_keys=False))
+    data_key = json.dumps({k: absolute[k] for k in DATA_KEYS}, sort_keys=True)
+    key_file = workdir / "data/.params"
+    fresh = key_file.exists() and key_file.read_text() == data_key
+    if not fresh:
+        key_file.unlink(missing_ok=True)  # until the data stages finish again
+    here = os.getcwd()
+    os.chdir(workdir)
+    try:
+        for i, name in enumerate(STAGES):
+            if i < DATA_STAGES and fresh:
+                continue
+            print(f"Running stage '{name}'", flush=True)
+            load_stage(name).main(absolute, argparse.Namespace(params="params.yaml"))
+            if i == DATA_STAGES - 1:
+                key_file.write_text(data_key)
+    finally:
+        os.chdir(here)
+
+
+def run_one(name, params, workdir, runs_dir, command):
+    run_stages(params, workdir)
+
+    def read(path):  # the record keeps the params as given (a repository-relative data path)
+        if path == "params.yaml":
+            return yaml.safe_dump(params, sort_keys=False)
+        return (workdir / path).read_text() if (workdir / path).exists() else None
+
+    return records.build(read, name, "stages/run_grid.py", command,
+                         {"path": "stages/run_grid.py", "commit": records.head_commit(REPO)},
+                         datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), runs_dir)
+
+
+def plan(groups, names, seeds, base, sets):
+    """[(record name, params, its own command)] for the chosen runs, each at every seed."""
+    every = {name: o for runs in groups.values() for name, o in runs.items()}
+    chosen = {}
+    for item in names:
+        if item not in groups and item not in every:
+            raise SkipnetError(f"--runs {item}: not a group ({', '.join(groups)}) nor a run name (see --list)")
+        chosen.update(groups.get(item) or {item: every[item]})
+    runs = []
+    for name, overrides in chosen.items():
+        for seed in seeds or [base["seed"]]:
+            params = validate(apply(base, {**overrides, **sets, "seed": seed}))
+            suffix = "" if seed == base["seed"] else f"-seed{seed}"
+            runs.append((name + suffix, params, [name, seed]))
+    return runs
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="image-folder root: <data>/{train,val}/<class>/*.jpg")
-    ap.add_argument("--runs", nargs="+", default=["study"], help="groups (study, sweep, tuning) or run names")
-    ap.add_argument("--sweep-epochs", type=int, default=20, help="epochs of every sweep point (default: %(default)s)")
-    ap.add_argument("--tuning-epochs", type=int, default=20, help="epochs of every tuning run (default: %(default)s)")
+    ap.add_argument("--data", help="image-folder root: <data>/{train,val}/<class>/*.jpg")
+    ap.add_argument("--runs", nargs="+", default=["study"], help="groups (study, ablation, sweep, tuning) or run names")
+    ap.add_argument("--seeds", nargs="+", type=int, help="train each run at every one of these seeds (default: "
+                    "params.yaml's seed); a seed other than params.yaml's is added to the record name as -seedN")
+    ap.add_argument("-S", "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a param of every run, as `dvc exp run -S` does (e.g. -S epochs=5)")
     ap.add_argument("--params", default="params.yaml", help="base params (default: %(default)s)")
     ap.add_argument("--out", default=str(records.RUNS_DIR), help="records folder (default: %(default)s)")
-    ap.add_argument("--cache", default="data/grid", help="packed arrays and models (default: %(default)s)")
+    ap.add_argument("--work", default="data/grid", help="work folder of the stages (default: %(default)s)")
     ap.add_argument("--list", action="store_true", help="print every run name and its param overrides, then exit")
     args = ap.parse_args()
-    groups = grid(args.sweep_epochs, args.tuning_epochs)
-    every = {name: o for runs in groups.values() for name, o in runs.items()}
+    groups = grid()
     if args.list:
         for group, runs in groups.items():
             for name, overrides in runs.items():
-                print(f"{group:7s} {name:32s} {overrides}")
+                print(f"{group:8s} {name:30s} {overrides}")
         return
     try:
-        chosen = {}
-        for item in args.runs:
-            if item not in groups and item not in every:
-                raise SkipnetError(f"--runs {item}: not a group ({', '.join(groups)}) nor a run name (see --list)")
-            chosen.update(groups.get(item) or {item: every[item]})
-        base = yaml.safe_load(Path(args.params).read_text())
-        base["dataset"] = "folder"
-        base["datasets"]["folder"]["root"] = str(args.data)  # its train/val_per_class still apply
-        for name, overrides in chosen.items():
-            params = copy.deepcopy(base)
-            for key, value in overrides.items():
-                params[key] = {**params[key], **value} if isinstance(value, dict) else value
-            validate(params)
-            command = shlex.join(["python", "stages/run_grid.py", "--data", str(args.data), "--runs", name,
-                                  *(["--params", args.params] if args.params != "params.yaml" else []),
-                                  *([f"--sweep-epochs={args.sweep_epochs}"] if name.startswith("sweep") else []),
-                                  *([f"--tuning-epochs={args.tuning_epochs}"] if name.startswith("tune") else [])])
+        if not args.data:
+            raise SkipnetError("--data is required: the image-folder root, e.g. ../shared/data/coco-5class-64")
+        sets = dict(parse_set(s) for s in args.sets)
+        base = apply(yaml.safe_load(Path(args.params).read_text()), {"dataset": "folder", "datasets.folder.root": args.data})
+        for name, params, (grid_name, seed) in plan(groups, args.runs, args.seeds, base, sets):
+            command = shlex.join(["python", "stages/run_grid.py", "--data", args.data, "--runs", grid_name,
+                                  *([f"--seeds={seed}"] if seed != base["seed"] else []),
+                                  *[w for s in args.sets for w in ("-S", s)],
+                                  *(["--params", args.params] if args.params != "params.yaml" else [])])
             t0 = time.time()
-            folder = run_one(name, params, args.cache, args.out, command)
+            folder = run_one(name, params, Path(args.work), args.out, command)
             print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
     except SkipnetError as e:
         print(f"error: {e}", file=sys.stderr)

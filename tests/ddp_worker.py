@@ -22,7 +22,7 @@ def recording_epoch_order(n, seed, epoch, rank, world):
 
 engine.epoch_order = recording_epoch_order
 model_path = f"{out_dir}/model.pt"
-model, _ = engine.train(params, train_npz, val_npz, model_path, f"{out_dir}/ckpt.pt", log=print)
+model, _ = engine.train(params, train_npz, val_npz, model_path, f"{out_dir}/resume", log=print)
 rank = torch.distributed.get_rank()
 digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters()))
 json.dump({"drawn": drawn, "weights": digest.hexdigest()}, open(f"{out_dir}/rank{rank}.json", "w"))

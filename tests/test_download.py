@@ -7,7 +7,7 @@ from PIL import Image
 
 from skipnet import download
 from skipnet.mirror import Mirror, build_site
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]
 ZIP_PATH = "/annotations/annotations_trainval2017.zip"

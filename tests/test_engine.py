@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from conftest import REPO, copy_repo, env, free_port, set_params, sh
-from skipnet import engine, live
+from skipnet import engine, live, recipes
 from skipnet import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
@@ -32,8 +32,8 @@ def without_timing(history):
 def test_same_params_twice_give_identical_results(small_sample, tmp_path):
     train, val, _ = small_sample
     p = params(epochs=1)
-    model_a, a = engine.train(p, train, val, tmp_path / "a.pt", tmp_path / "a.ckpt", log=lambda *_: None)
-    model_b, b = engine.train(p, train, val, tmp_path / "b.pt", tmp_path / "b.ckpt", log=lambda *_: None)
+    model_a, a = engine.train(p, train, val, tmp_path / "a.pt", tmp_path / "resume_a", log=lambda *_: None)
+    model_b, b = engine.train(p, train, val, tmp_path / "b.pt", tmp_path / "resume_b", log=lambda *_: None)
     assert without_timing(a) == without_timing(b)
     assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
     for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values()):
@@ -45,7 +45,7 @@ def test_auto_and_fp32_learn_the_sample(small_sample, tmp_path, precision):
     train, val, _ = small_sample
     if precision == "fp32" and precisions.resolve("auto", torch.device("cpu"))[0] == "fp32":
         pytest.skip("auto is fp32 on this CPU: the auto case trains exactly this")
-    _, h = engine.train(params(precision=precision), train, val, tmp_path / "m.pt", tmp_path / "c.pt",
+    _, h = engine.train(params(precision=precision), train, val, tmp_path / "m.pt", tmp_path / "resume",
                         log=lambda *_: None)
     assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
     assert h["epochs"][-1]["train_loss"] < h["epochs"][0]["train_loss"]
@@ -56,31 +56,51 @@ def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
     """bf16 asked for is used even where it is emulated (slowly: hence only a few steps here)."""
     train, val = tiny_sample
     _, h = engine.train(params(precision="bf16", epochs=1, batch_size=32, display_interval=1), train, val,
-                        tmp_path / "m.pt", tmp_path / "c.pt", log=lambda *_: None)
+                        tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None)
     assert h["precision"] == "bf16" and h["precision_reason"].startswith("asked for")
     assert len(h["running_loss"]) == 3 and all(math.isfinite(r["loss"]) for r in h["running_loss"])
 
 
 def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
     train, val, _ = small_sample
-    _, h = engine.train(params(recipe="improved"), train, val, tmp_path / "m.pt", tmp_path / "c.pt",
+    _, h = engine.train(params(**recipes.IMPROVED), train, val, tmp_path / "m.pt", tmp_path / "resume",
                         log=lambda *_: None)
     assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
-    p = params(recipe="improved", epochs=10)
-    p["improved"]["warmup_epochs"] = 2
+    p = params(lr_schedule="cosine", warmup_epochs=2, epochs=10)
     factors = [engine.lr_factor(s, 10, p) for s in range(100)]
     assert factors[0] == pytest.approx(0.05) and factors[19] == pytest.approx(1.0)
     assert factors[20] == pytest.approx(1.0) and factors[-1] < 0.01
     assert all(a >= b for a, b in zip(factors[20:], factors[21:]))
     assert engine.lr_factor(50, 10, params()) == 1.0
+    warm_then_flat = [engine.lr_factor(s, 10, params(warmup_epochs=1, epochs=10)) for s in range(100)]
+    assert warm_then_flat[0] == pytest.approx(0.1) and warm_then_flat[10:] == [1.0] * 90
+
+
+@pytest.mark.parametrize("optimizer,cls", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
+def test_optimizer_knob_picks_the_class_with_its_weight_decay(optimizer, cls):
+    model = torch.nn.Linear(3, 2)
+    opt = engine.make_optimizer(model, params(optimizer=optimizer, weight_decay=0.05), torch.device("cpu"), "fp32")
+    assert type(opt) is cls and opt.param_groups[0]["weight_decay"] == 0.05
+
+
+def test_augment_flip_alone_and_crop_alone():
+    x = torch.randn(16, 3, 8, 8)
+    flipped = engine.augment(x, 0, True, torch.Generator().manual_seed(0))
+    assert all(torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, x))
+    assert not torch.equal(flipped, x)
+    cropped = engine.augment(x, 2, False, torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
+    assert all(any(torch.equal(c, padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(5) for dx in range(5))
+               for i, c in enumerate(cropped))
+    assert torch.equal(engine.augment(x, 0, False, torch.Generator()), x)
 
 
 def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
     x = torch.randn(16, 3, 8, 8)
-    out = engine.augment(x, 2, torch.Generator().manual_seed(0))
+    out = engine.augment(x, 2, True, torch.Generator().manual_seed(0))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     flips = 0
     for i in range(16):
@@ -117,12 +137,13 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tiny_sample
     killed = _stage_repo(tmp_path / "killed", tiny_sample)
     proc = subprocess.Popen(["python", "stages/train.py"], cwd=killed, env=env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    ckpt = killed / "models/checkpoint.pt"
+    resume_dir = killed / "models/resume"
     deadline = time.time() + 120
-    while not ckpt.exists() and time.time() < deadline:
+    while not list(resume_dir.glob("*.pt")) and time.time() < deadline:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    [ckpt] = resume_dir.glob("*.pt")
     done = torch.load(ckpt, weights_only=True)["epoch"]
     assert 1 <= done < 4
     out = sh(["python", "stages/train.py"], cwd=killed).stdout
@@ -137,16 +158,22 @@ def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tiny_sample
     epochs_a, epochs_b = (live.read_epochs(lambda p, r=r: (r / p).read_text()) for r in (whole, killed))
     assert without_timing({"epochs": epochs_a}) == without_timing({"epochs": epochs_b})
     assert json.loads((killed / "dvclive/metrics.json").read_text())["step"] == 4
+    assert without_timing(b) == without_timing(a)  # the train log holds every epoch too
+    assert list(resume_dir.iterdir()) == []  # the finished run's checkpoint is gone
 
 
-def test_checkpoint_from_other_params_is_set_aside(tiny_sample, tmp_path):
-    repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
-    sh(["python", "stages/train.py"], cwd=repo)
-    set_params(repo, lr=0.0005)
-    out = sh(["python", "stages/train.py"], cwd=repo).stdout
-    assert "written under other params or data: set aside as" in out
-    assert (repo / "models/checkpoint.stale.pt").exists()
-    assert "resumed" not in out
+def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample, tmp_path):
+    p = params(epochs=1, batch_size=32)
+    train, val = tiny_sample
+    run = engine.setup(p, train, val, log=lambda *_: None)
+    other = engine.setup({**p, "lr": 0.0005}, train, val, log=lambda *_: None)
+    ckpt = engine.checkpoint_file(tmp_path, run.fingerprint)
+    assert ckpt != engine.checkpoint_file(tmp_path, other.fingerprint)
+    ckpt.write_bytes(b"torn")
+    logged = []
+    _, h = engine.train(p, train, val, tmp_path / "m.pt", tmp_path, log=logged.append)
+    assert any("unreadable" in line and "set aside" in line for line in logged), logged
+    assert len(h["epochs"]) == 1 and ckpt.with_name(ckpt.stem + ".stale.pt").exists() and not ckpt.exists()
 
 
 def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(small_sample, tmp_path):
@@ -175,4 +202,5 @@ def test_train_stage_under_torchrun_writes_once_from_rank_0(tiny_sample, tmp_pat
     assert log["world_size"] == 2
     assert json.loads((repo / "dvclive/metrics.json").read_text())["val_acc"] > 0  # DVCLive on rank 0 only
     assert (repo / "dvclive/plots/metrics/val_acc.tsv").read_text().count("\n") == 2
-    assert sorted(p.name for p in (repo / "models").iterdir()) == ["checkpoint.pt", "model.pt", "train_log.json"]
+    assert sorted(p.name for p in (repo / "models").iterdir()) == ["model.pt", "resume", "train_log.json"]
+    assert list((repo / "models/resume").iterdir()) == []

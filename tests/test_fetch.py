@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import copy_repo, env, free_port, set_params, sh
 from skipnet import fetch, select
 from skipnet.mirror import Mirror, build_site
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]
 

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from conftest import REPO, set_params, sh
+from skipnet import recipes
 from skipnet.params import ParamError, load, validate
 
 BAD = [
@@ -19,12 +20,39 @@ BAD = [
     ("dataset", "imagenet"),
     ("coco.base_url", "not a url"),
     ("datasets.sample.train_per_class", 0),
+    ("optimizer", "sgd"),
+    ("weight_decay", -0.1),
+    ("label_smoothing", 1.0),
+    ("lr_schedule", "step"),
+    ("warmup_epochs", -1),
+    ("warmup_epochs", 20),  # as many as epochs: no epoch left at full lr
+    ("crop_padding", -2),
+    ("flip", "yes"),
 ]
 
 
 def test_shipped_params_are_valid():
     params = load(REPO / "params.yaml")
     assert params["dataset"] == "coco" and params["lr"] == 0.001 and params["seed"] == 60146
+
+
+def test_main_params_are_the_study():
+    """The study's recipe and setting: Adam at a constant 1e-3, no augmentation, 20 epochs of 128, MyNet-16."""
+    params = load(REPO / "params.yaml")
+    assert {k: params[k] for k in recipes.KNOBS} == recipes.STUDY
+    assert recipes.STUDY == {"optimizer": "adam", "weight_decay": 0.0, "label_smoothing": 0.0,
+                             "lr_schedule": "constant", "warmup_epochs": 0, "crop_padding": 0, "flip": False}
+    assert (params["lr"], params["epochs"], params["batch_size"], params["seed"]) == (0.001, 20, 128, 60146)
+    assert (params["arch"], params["depth"], params["skip_connections"], params["image_size"]) == ("mynet", 16, True, 32)
+    assert params["classes"] == ["boat", "cake", "couch", "dog", "motorcycle"] and params["tune_holdout"] == 0
+
+
+def test_bad_knob_message_is_one_line_naming_key_and_value():
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["lr_schedule"] = "step"
+    with pytest.raises(ParamError) as err:
+        validate(params)
+    assert str(err.value) == "params.yaml: lr_schedule = 'step' is not allowed: one of constant, cosine"
 
 
 @pytest.mark.parametrize("key,value", BAD)

@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import REPO, sh
 from skipnet.models import MODEL_VERSION, load_model_file
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 FIVE = REPO.parent / "shared/data/coco-5class-64"
 pytestmark = pytest.mark.skipif(not FIVE.is_dir(), reason=f"{FIVE} is not here")

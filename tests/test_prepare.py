@@ -4,7 +4,7 @@ import pytest
 from PIL import Image
 
 from skipnet.prepare import load_image, pack
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 
 def red_ish(px):

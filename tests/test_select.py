@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from skipnet import sample, select
-from skipnet.params import SkipnetError
+from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "motorcycle"]
 

@@ -2,7 +2,8 @@
 import argparse
 import sys
 
-from .params import SkipnetError, load
+from .errors import SkipnetError
+from .params import load
 
 
 def run_stage(doc, body, add_args=None):

@@ -1,12 +1,13 @@
 """The training engine: data in memory as uint8 on the device, batches drawn by index.
 
 No per-epoch decoding and no worker processes: each batch is an index into a
-uint8 tensor, normalized (and, for the improved recipe, augmented) on the
+uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
 device. bf16 autocast where the device runs it natively (skipnet.precision),
 a checkpoint every epoch that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
 """
 import contextlib
+import dataclasses
 import hashlib
 import json
 import math
@@ -26,9 +27,10 @@ from . import precision as precisions
 from .models import build_model, model_file
 from .prepare import train_and_eval_splits
 
-# Params that change what training computes; a checkpoint written under others is set aside.
-TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "recipe", "lr", "epochs",
-                 "batch_size", "seed", "display_interval", "precision", "deterministic", "improved", "tune_holdout")
+# Params that change what training computes: the resume checkpoint is keyed by them (and the data).
+TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "lr", "epochs", "batch_size",
+                 "optimizer", "weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding",
+                 "flip", "seed", "display_interval", "precision", "deterministic", "tune_holdout")
 
 
 def setup_device(deterministic):
@@ -73,8 +75,8 @@ def normalize(x_uint8, channels_last):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def augment(x, padding, generator):
-    """Random crop with zero padding and horizontal flip, per image, on the device."""
+def augment(x, padding, flip, generator):
+    """Random crop with zero padding and/or horizontal flip, per image, on the device."""
     n, _, h, w = x.shape
     if padding:
         x = F.pad(x, (padding,) * 4)
@@ -84,8 +86,10 @@ def augment(x, padding, generator):
         x = x.gather(2, rows)
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, x.shape[1], h, w)
         x = x.gather(3, cols)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    return torch.where(flip[:, None, None, None], x.flip(3), x)
+    if not flip:
+        return x
+    flipped = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return torch.where(flipped[:, None, None, None], x.flip(3), x)
 
 
 def epoch_order(n, seed, epoch, rank, world):
@@ -108,20 +112,19 @@ def make_optimizer(model, params, device, precision):
     # native bf16 hardware, +25% without); for bf16 on CPU foreach was 4% faster.
     fused = device.type == "cuda" or precision == "fp32"
     fast = {"fused": True} if fused else {"foreach": True}
-    if params["recipe"] == "improved":
-        return torch.optim.AdamW(model.parameters(), lr=params["lr"], betas=(0.9, 0.999),
-                                 weight_decay=params["improved"]["weight_decay"], **fast)
-    return torch.optim.Adam(model.parameters(), lr=params["lr"], betas=(0.9, 0.999), **fast)
+    optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[params["optimizer"]]
+    return optimizer(model.parameters(), lr=params["lr"], betas=(0.9, 0.999), weight_decay=params["weight_decay"],
+                     **fast)
 
 
 def lr_factor(step, steps_per_epoch, params):
-    """Constant for the study; linear warmup then cosine decay for the improved recipe."""
-    if params["recipe"] != "improved":
-        return 1.0
-    warmup = params["improved"]["warmup_epochs"] * steps_per_epoch
-    total = params["epochs"] * steps_per_epoch
+    """The lr multiplier at `step`: linear warmup over warmup_epochs, then constant or cosine decay to zero."""
+    warmup = params["warmup_epochs"] * steps_per_epoch
     if step < warmup:
         return (step + 1) / warmup
+    if params["lr_schedule"] == "constant":
+        return 1.0
+    total = params["epochs"] * steps_per_epoch
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
@@ -175,113 +178,172 @@ def load_checkpoint(path, want_fingerprint, log):
     return ckpt
 
 
-def train(params, train_path, val_path, model_path, checkpoint_path, log=print, on_epoch=None):
+@dataclasses.dataclass
+class Setup:
+    """What a run needs before its first step; built by `setup`, used by every part of training."""
+    device: torch.device
+    rank: int
+    world: int
+    precision: str
+    precision_reason: str
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    criterion: nn.Module
+    autocast: contextlib.AbstractContextManager
+    groups: dict
+    train: tuple  # (uint8 images, labels) on the device
+    val: tuple
+    classes: list
+    batch: int  # per rank
+    fingerprint: str
+
+
+def setup(params, train_path, val_path, log=print):
+    """Device, data on it, model, optimizer, lr schedule and loss, from params."""
+    device, rank, world = setup_device(params["deterministic"])
+    precision, precision_reason = precisions.resolve(params["precision"], device)
+    if rank == 0:
+        log(f"precision: {precision} ({precision_reason}) on {device_name(device)}")
+    torch.manual_seed(params["seed"])
+    (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
+        train_path, val_path, params["tune_holdout"], params["seed"])
+    train = to_device_tensors(images, labels, device)
+    val = to_device_tensors(val_images, val_labels, device)
+    model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
+    # channels_last: faster on CUDA and, measured, on CPU too (fp32 +7% to +12%, bf16 +6%)
+    model = model.to(device, memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, params, device, precision)
+    batch = max(1, params["batch_size"] // world)  # batch_size is global across ranks
+    steps_per_epoch = math.ceil(shard_size(len(labels), world) / batch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
+    return Setup(device, rank, world, precision, precision_reason, model, optimizer, scheduler,
+                 nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
+                 precisions.autocast(device.type, precision), model.stage_groups(), train, val, classes, batch,
+                 fingerprint(params, precision, train_path))
+
+
+def wrap(run, params):
+    """The module the steps call: DDP across ranks, torch.compile on CUDA when asked."""
+    net = run.model
+    if run.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
+        net = nn.parallel.DistributedDataParallel(net, static_graph=True)
+    if params["compile"] and run.device.type == "cuda":
+        net = torch.compile(net)
+    return net
+
+
+def train_one_epoch(run, net, params, epoch, step, history):
+    """One pass over this rank's shard of train; returns (the epoch's train metrics and timing, step).
+
+    Appends the running loss and gradient norms of every display_interval-th step to `history`.
+    """
+    x_train, y_train = run.train
+    device = run.device
+    t0 = time.perf_counter()
+    order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
+    aug_gen = torch.Generator().manual_seed(params["seed"] * 1000 + epoch + 1)
+    augmented = params["crop_padding"] > 0 or params["flip"]
+    # Sums stay on the device: one host sync per logging interval, not per step.
+    running, n_running = torch.zeros((), device=device), 0
+    loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    last_lr = run.optimizer.param_groups[0]["lr"]
+    bar = tqdm(range(0, len(order), run.batch), desc=f"epoch {epoch + 1}/{params['epochs']}", unit="batch",
+               disable=run.rank != 0, leave=False)
+    for i in bar:
+        idx = order[i:i + run.batch]
+        if len(idx) < 2:  # BatchNorm cannot train on a single image
+            continue
+        x = normalize(x_train[idx], channels_last=True)
+        if augmented:
+            x = augment(x, params["crop_padding"], params["flip"], aug_gen)
+        y = y_train[idx]
+        with run.autocast:
+            logits = net(x)
+            loss = run.criterion(logits.float(), y)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        step += 1
+        running, n_running = running + loss.detach(), n_running + 1
+        loss_sum += loss.detach() * len(y)
+        correct += (logits.argmax(1) == y).sum()
+        seen += len(y)
+        if step % params["display_interval"] == 0:
+            avg = running.item() / n_running
+            history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
+            history["grad_norms"].append({"step": step, **grad_norms(run.groups)})
+            bar.set_postfix(loss=f"{avg:.3f}")
+            running, n_running = torch.zeros((), device=device), 0
+        last_lr = run.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
+        run.optimizer.step()
+        run.scheduler.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    return {"train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen, "lr": last_lr,
+            "seconds": seconds, "images_per_s": seen * run.world / seconds}, step
+
+
+def checkpoint_file(checkpoint_dir, run_fingerprint):
+    """Where a run with this fingerprint keeps its resume checkpoint: one file per run, never a DVC output."""
+    return Path(checkpoint_dir) / f"{run_fingerprint[:16]}.pt"
+
+
+def save_checkpoint(run, path, epoch, step, history):
+    save_atomic({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                 "scheduler": run.scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
+                 "epoch": epoch, "step": step, "history": history, "fingerprint": run.fingerprint}, path)
+
+
+def resume(run, path, log):
+    """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start."""
+    ckpt = load_checkpoint(path, run.fingerprint, log)
+    if ckpt is None:
+        return {"running_loss": [], "grad_norms": [], "epochs": []}, 0, 0
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["rng_cpu"])
+    return ckpt["history"], ckpt["epoch"], ckpt["step"]
+
+
+def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None):
     """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed).
 
+    A checkpoint after every epoch, in checkpoint_dir under the run's fingerprint, lets a rerun of an
+    interrupted run resume from its last finished epoch; it is removed once the model is saved.
     `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint is saved;
     after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
     these calls has each epoch exactly once.
     """
-    device, rank, world = setup_device(params["deterministic"])
-    log = log if rank == 0 else (lambda *a, **k: None)
-    precision, precision_reason = precisions.resolve(params["precision"], device)
-    log(f"precision: {precision} ({precision_reason}) on {device_name(device)}")
-    torch.manual_seed(params["seed"])
-    (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
-        train_path, val_path, params["tune_holdout"], params["seed"])
-    x_train, y_train = to_device_tensors(images, labels, device)
-    x_val, y_val = to_device_tensors(val_images, val_labels, device)
-
-    model = build_model(params["arch"], params["depth"], params["skip_connections"], len(classes), params["image_size"])
-    # channels_last: faster on CUDA and, measured, on CPU too (fp32 +7% to +12%, bf16 +6%)
-    model = model.to(device, memory_format=torch.channels_last)
-    groups = model.stage_groups()
-    optimizer = make_optimizer(model, params, device, precision)
-    batch = max(1, params["batch_size"] // world)  # batch_size is global across ranks
-    steps_per_epoch = math.ceil(shard_size(len(y_train), world) / batch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
-    smoothing = params["improved"]["label_smoothing"] if params["recipe"] == "improved" else 0.0
-    criterion = nn.CrossEntropyLoss(label_smoothing=smoothing)
-    autocast = precisions.autocast(device.type, precision)
-
-    run_fingerprint = fingerprint(params, precision, train_path)
-    history = {"running_loss": [], "grad_norms": [], "epochs": []}
-    start_epoch, step = 0, 0
-    ckpt = load_checkpoint(checkpoint_path, run_fingerprint, log)
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        history, start_epoch, step = ckpt["history"], ckpt["epoch"], ckpt["step"]
-        log(f"resumed from {checkpoint_path}: epoch {start_epoch} of {params['epochs']} already done")
-    on_epoch = on_epoch if on_epoch and rank == 0 else (lambda record: None)
+    run = setup(params, train_path, val_path, log)
+    log = log if run.rank == 0 else (lambda *a, **k: None)
+    checkpoint = checkpoint_file(checkpoint_dir, run.fingerprint)
+    history, start_epoch, step = resume(run, checkpoint, log)
+    if start_epoch:
+        log(f"resumed from {checkpoint}: epoch {start_epoch} of {params['epochs']} already done")
+    on_epoch = on_epoch if on_epoch and run.rank == 0 else (lambda record: None)
     for record in history["epochs"]:
         on_epoch(record)
-
-    net = model
-    if world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
-        net = nn.parallel.DistributedDataParallel(model, static_graph=True)
-    if params["compile"] and device.type == "cuda":
-        net = torch.compile(net)
-
+    net = wrap(run, params)
     for epoch in range(start_epoch, params["epochs"]):
-        t0 = time.perf_counter()
-        order = epoch_order(len(y_train), params["seed"], epoch, rank, world).to(device)
-        aug_gen = torch.Generator().manual_seed(params["seed"] * 1000 + epoch + 1)
-        # Sums stay on the device: one host sync per logging interval, not per step.
-        running, n_running = torch.zeros((), device=device), 0
-        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        bar = tqdm(range(0, len(order), batch), desc=f"epoch {epoch + 1}/{params['epochs']}", unit="batch",
-                   disable=rank != 0, leave=False)
-        for i in bar:
-            idx = order[i:i + batch]
-            if len(idx) < 2:  # BatchNorm cannot train on a single image
-                continue
-            x = normalize(x_train[idx], channels_last=True)
-            if params["recipe"] == "improved":
-                x = augment(x, params["improved"]["crop_padding"], aug_gen)
-            y = y_train[idx]
-            with autocast:
-                logits = net(x)
-                loss = criterion(logits.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            step += 1
-            running, n_running = running + loss.detach(), n_running + 1
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
-            if step % params["display_interval"] == 0:
-                avg = running.item() / n_running
-                history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
-                history["grad_norms"].append({"step": step, **grad_norms(groups)})
-                bar.set_postfix(loss=f"{avg:.3f}")
-                running, n_running = torch.zeros((), device=device), 0
-            last_lr = optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
-            optimizer.step()
-            scheduler.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - t0
-        val_loss, val_acc, _ = evaluate(model, x_val, y_val, 512, autocast, channels_last=True)
-        record = {"epoch": epoch + 1, "train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen,
-                  "val_loss": val_loss, "val_accuracy": val_acc, "lr": last_lr,
-                  "seconds": seconds, "images_per_s": seen * world / seconds}
+        trained, step = train_one_epoch(run, net, params, epoch, step, history)
+        val_loss, val_acc, _ = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
+        record = {"epoch": epoch + 1, "train_loss": trained["train_loss"], "train_accuracy": trained["train_accuracy"],
+                  "val_loss": val_loss, "val_accuracy": val_acc, "lr": trained["lr"],
+                  "seconds": trained["seconds"], "images_per_s": trained["images_per_s"]}
         history["epochs"].append(record)
         log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
             f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
-        if rank == 0:
-            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
-                         "epoch": epoch + 1, "step": step, "history": history,
-                         "fingerprint": run_fingerprint}, checkpoint_path)
+        if run.rank == 0:
+            save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
-    history.update(device=device_name(device), world_size=world, precision=precision,
-                   precision_reason=precision_reason)
-    if rank == 0:
-        save_atomic(model_file(model, params, classes, precision), model_path)
-    return model, history
+    history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
+                   precision_reason=run.precision_reason)
+    if run.rank == 0:
+        save_atomic(model_file(run.model, params, run.classes, run.precision), model_path)
+        checkpoint.unlink(missing_ok=True)
+    return run.model, history
 
 
 def save_atomic(obj, path):

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from . import plots
+from . import plots, recipes, records
 from . import precision as precisions
 from .engine import evaluate as run_model
 from .engine import to_device_tensors
@@ -38,12 +38,12 @@ def per_class_scores(matrix, classes):
 
 
 def run_title(params):
-    """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 (improved)"."""
-    recipe = " (improved)" if params["recipe"] == "improved" else ""
+    """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 optimizer=adamw ..."."""
+    changes = "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}" for k, v in recipes.changes(params).items())
     if params["arch"] == "net3":
-        return f"Net3 lr={params['lr']:g}{recipe}"
+        return f"Net3 lr={params['lr']:g}{changes}"
     skip = "" if params["skip_connections"] else " no-skip"
-    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}{recipe}"
+    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}{changes}"
 
 
 def write_csv(path, fieldnames, rows):
@@ -75,13 +75,18 @@ def run_details(model, params, history, epochs):
                       "precision": history["precision"], "precision_reason": history["precision_reason"]}}
 
 
-def run(params, model_path, train_path, val_path, history, epochs, out):
-    """Evaluate the trained model; write the detail metrics and plots to the paths in `out`; return them."""
+def run(params, model_path, train_path, val_path, history, eval_names, out):
+    """Evaluate the trained model; write the detail metrics, the per-epoch table, the prediction for
+    each eval image (eval_names: their manifest file names, in order) and the plots to `out`."""
+    epochs = history["epochs"]
     _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
     model, _ = load_model_file(model_path)
     scores, probs = class_metrics(model, images, labels, classes, history["precision"])
     predicted = probs.argmax(1)
     atomic_write_text(out["classes"], json.dumps(scores, indent=2) + "\n")
+    write_csv(out["predictions"], ["image", "label", "predicted"],
+              [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])
+    write_csv(out["epochs_csv"], records.EPOCH_FIELDS, epochs)
     atomic_write_text(out["run"], json.dumps(run_details(model, params, history, epochs), indent=2) + "\n")
 
     title = run_title(params)

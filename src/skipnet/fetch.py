@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .files import atomic_write_bytes, remove_temp_files
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
-from .params import SkipnetError
+from .errors import SkipnetError
 
 GIVE_UP_AFTER = 20  # failures before any success: the host is down, not flaky
 

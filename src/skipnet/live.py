@@ -34,6 +34,16 @@ class EpochLog:
         self.live.next_step()
 
 
+def epoch_logger(directory=DIR):
+    """EpochLog(directory).log, or None where DVCLive is not installed (a lent GPU machine runs the stages
+    without DVC: every per-epoch number is in the train log either way)."""
+    try:
+        import dvclive  # noqa: F401
+    except ImportError:
+        return None
+    return EpochLog(directory).log
+
+
 def read_epochs(read_text, directory=DIR):
     """Per-epoch records (engine keys) from DVCLive's TSVs; read_text(path) -> str or None."""
     epochs = {}

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .params import SkipnetError
+from .errors import SkipnetError
 
 
 class SkipBlock(nn.Module):

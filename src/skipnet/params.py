@@ -9,10 +9,7 @@ from pathlib import Path
 import yaml
 
 from .coco import CATEGORY_IDS
-
-
-class SkipnetError(Exception):
-    """A problem the user can fix; printed as one line, without a traceback."""
+from .errors import SkipnetError
 
 
 class ParamError(SkipnetError):
@@ -82,10 +79,16 @@ SCHEMA = {
     "arch": _choice("mynet", "net3"),
     "depth": _int(1),
     "skip_connections": _bool,
-    "recipe": _choice("study", "improved"),
     "lr": _positive_float,
     "epochs": _int(1),
     "batch_size": _int(1),
+    "optimizer": _choice("adam", "adamw"),
+    "weight_decay": _float_range(0, 1),
+    "label_smoothing": _float_range(0, 1),
+    "lr_schedule": _choice("constant", "cosine"),
+    "warmup_epochs": _int(0),
+    "crop_padding": _int(0),
+    "flip": _bool,
     "seed": _int(0),
     "display_interval": _int(1),
     "precision": _choice("auto", "bf16", "fp32"),
@@ -100,12 +103,6 @@ SCHEMA = {
         "coco": {"train_per_class": _int(1), "val_per_class": _int(1)},
         "sample": {"train_per_class": _int(1), "val_per_class": _int(1)},
         "folder": {"root": _nonempty_str, "train_per_class": _count_or_all, "val_per_class": _count_or_all},
-    },
-    "improved": {
-        "weight_decay": _float_range(0, 1),
-        "label_smoothing": _float_range(0, 1),
-        "warmup_epochs": _int(0),
-        "crop_padding": _int(0),
     },
 }
 
@@ -143,6 +140,7 @@ def _validate(tree, schema, prefix):
 
 def validate(params):
     _validate(params, SCHEMA, "")
+    check_warmup(params)
     return params
 
 
@@ -155,6 +153,12 @@ def load(path="params.yaml"):
     except yaml.YAMLError as e:
         raise SkipnetError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     return validate(params)
+
+
+def check_warmup(params):
+    if params["warmup_epochs"] >= params["epochs"]:
+        raise ParamError("warmup_epochs", params["warmup_epochs"],
+                         f"fewer than epochs ({params['epochs']}): warmup must leave epochs to train at full lr")
 
 
 def dataset_settings(params):

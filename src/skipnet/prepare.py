@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from .files import atomic_path
-from .params import SkipnetError
+from .errors import SkipnetError
 
 DRAFT_FACTOR = 2  # decode at >= 2x the target size before the final resize
 
@@ -91,10 +91,24 @@ def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
     if not tune_holdout:
         val_images, val_labels, _ = load_split(val_path)
         return (images, labels), (val_images, val_labels), classes
-    order = np.random.default_rng(seed).permutation(len(labels))
-    held = np.sort(order[:round(len(labels) * tune_holdout)])
-    kept = np.sort(order[round(len(labels) * tune_holdout):])
+    kept, held = holdout(len(labels), tune_holdout, seed)
     return (images[kept], labels[kept]), (images[held], labels[held]), classes
+
+
+def holdout(n, tune_holdout, seed):
+    """(kept, held): sorted indices of a split of n images, a seeded tune_holdout fraction held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    cut = round(n * tune_holdout)
+    return np.sort(order[cut:]), np.sort(order[:cut])
+
+
+def eval_rows(rows, tune_holdout, seed):
+    """The manifest rows of the images every "val" number is computed on, in the order of
+    train_and_eval_splits' eval arrays (prepare.run packs each split in manifest order)."""
+    if not tune_holdout:
+        return [r for r in rows if r["split"] == "val"]
+    train = [r for r in rows if r["split"] == "train"]
+    return [train[i] for i in holdout(len(train), tune_holdout, seed)[1]]
 
 
 def run(rows, images_dir, classes, size, out_dir):

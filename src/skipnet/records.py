@@ -1,12 +1,15 @@
-"""Run records: every finished run's params, metrics, per-epoch history and curves, committed under
-reports/runs/<name>/, so that the report survives a new machine (DVC experiments live only in the
-local repo). A record comes from a DVC experiment (`python stages/record.py EXP`) or from the
-DVC-free grid runner (`stages/run_grid.py`, e.g. on a GPU machine); both write the same files:
+"""Run records: every finished run's params, metrics, per-epoch history, curves and predictions, committed
+under reports/runs/<name>/, so that the report survives a new machine (DVC experiments live only in the
+local repo). A record comes from a DVC experiment (`python stages/record.py EXP`) or from the DVC-free
+runner (`stages/run_grid.py`, e.g. on a GPU machine), which runs the same stage code in a work folder;
+`build` makes both from the same files (the evaluate stage's outputs):
 
-    run.json     name, command, source, machine, date, train wall time, params, headline metrics,
-                 per-class scores and confusion matrix, model summary and speed
-    epochs.csv   per epoch: train/val loss and accuracy, lr, seconds, images/s
-    loss.csv     running training loss per logging interval (the study's loss curve)
+    run.json         name, command, source, code (path and git commit), machine, date, train wall time,
+                     params, headline metrics, per-class scores and confusion matrix, model summary, speed
+    epochs.csv       per epoch: train/val loss and accuracy, lr, seconds, images/s
+    loss.csv         running training loss per logging interval (the study's loss curve)
+    predictions.csv  the predicted class of every val image (file name, label, predicted), for paired
+                     tests; records made before it existed have none
 """
 import csv
 import io
@@ -19,12 +22,16 @@ from pathlib import Path
 
 import yaml
 
-from . import live
-from .params import SkipnetError
+from . import recipes
+from .errors import SkipnetError
 
 RUNS_DIR = Path("reports/runs")
 EPOCH_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"]
 LOSS_FIELDS = ["step", "epoch", "loss"]
+PREDICTION_FIELDS = ["image", "label", "predicted"]
+# The evaluate stage's outputs a record is built from (git-tracked in an experiment's commit)
+SOURCES = {"params": "params.yaml", "classes": "metrics/classes.json", "details": "metrics/run.json",
+           "epochs": "plots/epochs.csv", "loss": "plots/loss.csv", "predictions": "metrics/predictions.csv"}
 
 
 def _csv_text(fields, rows):
@@ -40,13 +47,17 @@ def _csv_rows(text):
             for row in csv.DictReader(io.StringIO(text))]
 
 
+def _csv_strings(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 def headline(epochs):
     """The numbers Table 1 reports, from the last epoch (what DVCLive's summary holds)."""
     last = epochs[-1]
     return {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "val_acc": last["val_accuracy"]}
 
 
-def write(runs_dir, run, epochs, running_loss):
+def write(runs_dir, run, epochs, running_loss, predictions=None):
     """Write one record folder, whole or not at all (a temp folder renamed into place)."""
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -56,6 +67,8 @@ def write(runs_dir, run, epochs, running_loss):
         (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
         (tmp / "epochs.csv").write_text(_csv_text(EPOCH_FIELDS, epochs))
         (tmp / "loss.csv").write_text(_csv_text(LOSS_FIELDS, running_loss))
+        if predictions:
+            (tmp / "predictions.csv").write_text(_csv_text(PREDICTION_FIELDS, predictions))
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
@@ -64,11 +77,21 @@ def write(runs_dir, run, epochs, running_loss):
     return final
 
 
+def upgrade_folder(folder, baseline, commit=None):
+    """Rewrite one record folder's run.json by `upgrade`; the CSVs are left as they are."""
+    path = Path(folder) / "run.json"
+    path.write_text(json.dumps(upgrade(json.loads(path.read_text()), baseline, commit), indent=2) + "\n")
+
+
 def load(folder):
+    """A record as a dict; params of records written before the flat training knobs read as those knobs."""
     folder = Path(folder)
     run = json.loads((folder / "run.json").read_text())
+    run["params"] = recipes.from_legacy(run["params"])
     run["epochs"] = _csv_rows((folder / "epochs.csv").read_text())
     run["loss"] = _csv_rows((folder / "loss.csv").read_text())
+    kept = folder / "predictions.csv"
+    run["predictions"] = _csv_strings(kept.read_text()) if kept.exists() else None
     return run
 
 
@@ -120,6 +143,22 @@ def _cli_value(value):
     return str(value)
 
 
+def build(read, name, source, command, code, date, runs_dir=RUNS_DIR):
+    """Write the record of a finished run from the evaluate stage's files; read(path) -> text or None."""
+    texts = {key: read(path) for key, path in SOURCES.items()}
+    missing = [SOURCES[k] for k in ("params", "classes", "details", "epochs") if not texts[k]]
+    if missing:
+        raise SkipnetError(f"{source} has no finished run's metrics ({', '.join(missing)} missing): was it run to "
+                           f"the end with this version of the pipeline?")
+    details, epochs = json.loads(texts["details"]), _csv_rows(texts["epochs"])
+    run = {"name": name, "source": source, "command": command, "code": code, "machine": details["speed"]["device"],
+           "date": date, "train_seconds": details["speed"]["train_seconds"],
+           "params": yaml.safe_load(texts["params"]), "headline": headline(epochs),
+           "classes": json.loads(texts["classes"]), "details": details}
+    predictions = _csv_strings(texts["predictions"]) if texts["predictions"] else None
+    return write(runs_dir, run, epochs, _csv_rows(texts["loss"] or "step,epoch,loss\n"), predictions)
+
+
 def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None):
     """Write the record of a finished DVC experiment from its git-tracked files; return its folder."""
     rev, parent = resolve_experiment(name, repo)
@@ -128,17 +167,46 @@ def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None):
         proc = _git(["show", f"{at}:{path}"], repo)
         return proc.stdout if proc.returncode == 0 else None
 
-    params = yaml.safe_load(read("params.yaml") or "{}")
-    classes_text, details_text = read("metrics/classes.json"), read("metrics/run.json")
-    epochs = live.read_epochs(read)
-    if not (classes_text and details_text and epochs):
-        raise SkipnetError(f"{name} ({rev[:7]}) has no finished run's metrics (metrics/classes.json, metrics/run.json, "
-                           f"dvclive/): was it run to the end with this version of the pipeline?")
-    details = json.loads(details_text)
-    run = {"name": record_name or name, "source": f"dvc experiment {name} ({rev[:7]})",
-           "command": exp_command(params, yaml.safe_load(read("params.yaml", parent) or "{}")),
-           "machine": details["speed"]["device"],
-           "date": _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(),
-           "train_seconds": details["speed"]["train_seconds"],
-           "params": params, "headline": headline(epochs), "classes": json.loads(classes_text), "details": details}
-    return write(runs_dir, run, epochs, _csv_rows(read("plots/loss.csv") or "step,epoch,loss\n"))
+    command = exp_command(yaml.safe_load(read("params.yaml") or "{}"), yaml.safe_load(read("params.yaml", parent) or "{}"))
+    return build(read, record_name or name, f"dvc experiment {name} ({rev[:7]})", command,
+                 {"path": "dvc exp run", "commit": parent},
+                 _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir)
+
+
+def head_commit(repo="."):
+    """The git commit of the code in `repo`, with "-dirty" when tracked files differ from it."""
+    commit = _git(["rev-parse", "HEAD"], repo).stdout.strip() or "unknown"
+    dirty = _git(["status", "--porcelain", "--untracked-files=no"], repo).stdout.strip()
+    return commit + ("-dirty" if dirty else "")
+
+
+def repo_relative(path):
+    """An absolute path into the shared data folder as a fresh clone reaches it (../shared/...)."""
+    text = str(path)
+    return "../shared/" + text.split("/shared/", 1)[1] if text.startswith("/") and "/shared/" in text else text
+
+
+def upgrade(run, baseline, commit=None):
+    """A record written before the flat knobs and code field, as written today (run.json only).
+
+    Params read as the flat knobs; absolute data paths made repository-relative; a DVC record's command
+    rebuilt against `baseline` (main's params) so it runs from a fresh clone; a grid record's command
+    keeps its run name. The command actually run is kept as command_as_run.
+    """
+    run = dict(run)
+    params = recipes.from_legacy(run["params"])
+    folder = params["datasets"]["folder"]
+    params["datasets"] = {**params["datasets"], "folder": {**folder, "root": repo_relative(folder["root"])}}
+    if "code" in run:
+        return {**run, "params": params}
+    dvc = run["source"].startswith("dvc experiment")
+    # grid commands: the sweep and tuning runs' 5 epochs are now part of their definition
+    grid_words = [repo_relative(w) for w in run["command"].split() if w not in ("--sweep-epochs=5", "--tuning-epochs=5")]
+    command = exp_command(params, baseline) if dvc else " ".join(grid_words)
+    code = {"path": "dvc exp run" if dvc else "stages/run_grid.py, before it ran the stages' own code "
+            "(its own image order: not the same experiment as a DVC run with equal params)", "commit": commit}
+    keys = list(run)
+    at = keys.index("command") + 1
+    ordered = dict([*[(k, run[k]) for k in keys[:at]], ("command_as_run", run["command"]), ("code", code),
+                    *[(k, run[k]) for k in keys[at:]]])
+    return {**ordered, "command": command, "params": params}

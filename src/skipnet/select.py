@@ -13,7 +13,8 @@ from pycocotools.coco import COCO
 
 from . import coco
 from .files import atomic_path
-from .params import SkipnetError, dataset_settings
+from .errors import SkipnetError
+from .params import dataset_settings
 
 MANIFEST_FIELDS = ("image_id", "file_name", "url", "class", "split")
 
