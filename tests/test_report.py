@@ -1,26 +1,29 @@
-"""Run records and the report built from them: from DVC experiments, from the grid runner, grouping."""
+"""Run records and the report built from them: records from DVC experiments and from the DVC-free runner (the
+same stage code, the same numbers), legacy records, grouping by seed, intervals, paired tests, the ablation."""
 import copy
+import csv
 import json
+import re
 import shlex
 import shutil
 
 import pytest
 import yaml
 
-from conftest import REPO, sh
-from skipnet import records, report
+from conftest import BOAT_DOG, REPO, sh
+from skipnet import recipes, records, report
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
         "-S", "depth=1", "-S", "epochs=2", "-S", "display_interval=1"]
-PHOTOS = REPO.parent / "shared/data/coco-boat-dog-64"
+MAIN = yaml.safe_load((REPO / "params.yaml").read_text())
 
-
-# Runs a script as a lent GPU machine would: dvc, dvclive and pycocotools are not installed there.
+# Runs a script as a lent GPU machine would: dvc and dvclive are not installed there (pycocotools travels
+# with the call as a wheel: README, "Without DVC").
 WITHOUT_DVC = """
 import runpy, sys
 class NotInstalled:
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("dvc", "dvclive", "pycocotools"):
+        if name.split(".")[0] in ("dvc", "dvclive"):
             raise ModuleNotFoundError(f"No module named {name!r} (as on the GPU machine)")
 sys.meta_path.insert(0, NotInstalled())
 sys.argv = sys.argv[1:]
@@ -38,6 +41,186 @@ def readme_grid():
     return [c + TINY if "--queue" in c else c for c in commands]
 
 
+# ---- hand-made records with known numbers: no data, no training ----
+
+IMAGES = [f"val/{i:03d}.jpg" for i in range(20)]
+
+
+def record(name, val_acc, seed=60146, right=None, **params):
+    """A complete record of a 20-epoch run at `val_acc`; `right`: which of the 20 val images it got right."""
+    p = copy.deepcopy(MAIN)
+    p.update(dataset="folder", seed=seed, **params)
+    p["datasets"]["folder"]["root"] = "../shared/data/coco-5class-64"
+    epochs = [{"epoch": e, "train_loss": 1.5 - 0.05 * e, "train_accuracy": 0.4 + 0.02 * e, "val_loss": 1.2,
+               "val_accuracy": val_acc, "lr": p["lr"], "seconds": 60.0, "images_per_s": 100.0} for e in range(1, 21)]
+    right = set(range(round(20 * val_acc))) if right is None else right
+    predictions = [{"image": im, "label": "boat", "predicted": "boat" if i in right else "dog"}
+                   for i, im in enumerate(IMAGES)]
+    per_class = {c: {"precision": val_acc, "recall": val_acc, "f1": val_acc} for c in p["classes"]}
+    return {"name": name, "source": "test", "command": "dvc exp run", "code": {"path": "test", "commit": "abc"},
+            "machine": "cpu: test", "date": "2026-12-01T00:00:00+00:00", "train_seconds": 1200.0, "params": p,
+            "headline": {"train_loss": epochs[-1]["train_loss"], "val_loss": 1.2, "val_acc": val_acc},
+            "classes": {"accuracy": val_acc, "per_class": per_class, "confusion_matrix": [[10, 0], [0, 10]]},
+            "epochs": epochs, "loss": [{"step": 5, "epoch": 1, "loss": 1.5}], "predictions": predictions}
+
+
+def seeds(name, accs, **params):
+    return [record(name if i == 0 else f"{name}-seed{60146 + i}", a, seed=60146 + i, **params)
+            for i, a in enumerate(accs)]
+
+
+def test_runs_differing_only_in_seed_are_one_row_with_a_t_interval(tmp_path):
+    runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54]) + [record("net3-64px", 0.60, arch="net3", image_size=64)]
+    configs = report.configurations(runs)
+    assert [(c["name"], len(c["runs"])) for c in configs] == [("mynet16-lr1e-3", 3), ("net3-64px", 1)]
+    table = report.table1(configs)
+    # mean 52%, sd 2 points, t(0.975, 2) * 2 / sqrt(3) = 4.97 points; the study's 54.52% is inside
+    assert "| MyNet-16, lr 1e-3 | mynet16-lr1e-3 | 54.52% | 52.00% [47.03%, 56.97%] (n=3) | yes |" in table
+    assert "| Net3 (64x64) | net3-64px | 56.32% | 60.00% (n=1) | n=1: no interval |" in table
+    md = report.write(runs, tmp_path).read_text()
+    assert (tmp_path / "table1.png").read_bytes()[:4] == b"\x89PNG" and "](table1.png)" in md
+
+
+def test_paired_comparison_and_mcnemar_on_known_numbers():
+    study = seeds("mynet16-lr1e-3", [0.50, 0.50, 0.55])
+    improved = seeds("mynet16-improved", [0.61, 0.60, 0.67], **recipes.IMPROVED)
+    # seed 60146: A right on images 0-11 (60%: 12), B on 0-9 and 18 (50%: 11)... built by hand below
+    improved[0]["predictions"] = record("x", 0.6, right=set(range(12)))["predictions"]
+    study[0]["predictions"] = record("x", 0.5, right=set(range(9)) | {19})["predictions"]
+    [(claim, a, b, cmp)] = [f for f in report.comparisons(report.configurations(study + improved))
+                            if f[0].startswith("the improved recipe")]
+    assert (a["name"], b["name"], cmp["seeds"]) == ("mynet16-improved", "mynet16-lr1e-3", [60146, 60147, 60148])
+    # differences 0.11, 0.10, 0.12: mean 0.11, sd 0.01, half-width 4.302653 * 0.01 / sqrt(3) = 0.0248
+    assert cmp["diff"]["mean"] == pytest.approx(0.11) and cmp["diff"]["low"] == pytest.approx(0.0852, abs=1e-4)
+    s, m = cmp["mcnemar"][0]
+    # only A right: images 9, 10, 11; only B right: image 19 -> exact two-sided p = 2 * 5/16 = 0.625
+    assert (s, m["a_only"], m["b_only"]) == (60146, 3, 1) and m["p"] == pytest.approx(0.625)
+    assert report.verdict(cmp).startswith("holds at 95% (A higher")
+    flat = report.compare(report.configurations(seeds("a", [0.5, 0.6]))[0],
+                          report.configurations(seeds("b", [0.6, 0.5]))[0])
+    assert report.verdict(flat).startswith("not shown at 95%")
+
+
+def test_ablation_table_against_the_full_and_the_study_recipe():
+    study = seeds("mynet16-lr1e-3", [0.50, 0.52])
+    full = seeds("mynet16-improved", [0.62, 0.64], **recipes.IMPROVED)
+    no_aug = seeds("mynet16-improved-no-aug", [0.55, 0.57], **{**recipes.IMPROVED, "crop_padding": 0, "flip": False})
+    aug_only = [record("mynet16-aug-only", 0.58, crop_padding=2, flip=True)]
+    table = report.ablation_table(report.configurations(study + full + no_aug + aug_only))
+    row = next(line for line in table.splitlines() if line.startswith("| mynet16-improved-no-aug |"))
+    assert "| crop_padding, flip |" in row and "-7.00 [-7.00, -7.00] (n=2)" in row and "+5.00 [+5.00, +5.00] (n=2)" in row
+    alone = next(line for line in table.splitlines() if line.startswith("| mynet16-aug-only |"))
+    assert "| crop_padding 2, flip yes |" in alone and "-4.00 (n=1)" in alone  # vs the full recipe, seed 60146
+
+
+def test_overfitting_is_said_only_where_the_rule_holds():
+    steady, rising = record("steady", 0.5), record("rising", 0.5)
+    for e in rising["epochs"]:
+        e["val_loss"] = 1.0 + (0.03 * (e["epoch"] - 10) if e["epoch"] > 10 else 0)  # +0.30 after epoch 10
+    rising["headline"]["val_loss"] = rising["epochs"][-1]["val_loss"]
+    table = report.overfitting_table([steady, rising])
+    assert report.OVERFIT_RULE in table
+    assert "| steady | 1.200 (1) | 1.200 | +0.000 |" in table and "| does not overfit |" in table
+    assert "| rising | 1.000 (1) | 1.300 | +0.300 | 1.450 -> 0.500 | overfits |" in table
+
+
+def test_legacy_records_read_as_the_flat_knobs():
+    legacy = {k: v for k, v in MAIN.items() if k not in recipes.KNOBS}
+    legacy.update(recipe="improved", improved={"weight_decay": 0.3, "label_smoothing": 0.1, "warmup_epochs": 2,
+                                               "crop_padding": 4})
+    knobs = recipes.from_legacy(legacy)
+    assert {k: knobs[k] for k in recipes.KNOBS} == {"optimizer": "adamw", "weight_decay": 0.3, "label_smoothing": 0.1,
+                                                    "lr_schedule": "cosine", "warmup_epochs": 2, "crop_padding": 4,
+                                                    "flip": True}
+    assert list(knobs) == list(MAIN)  # the knobs where params.yaml has them
+    study = recipes.from_legacy(dict(legacy, recipe="study"))
+    assert {k: study[k] for k in recipes.KNOBS} == recipes.STUDY
+    assert recipes.from_legacy(MAIN) is MAIN
+
+
+def test_upgrade_makes_a_legacy_record_runnable_from_a_fresh_clone():
+    legacy = {k: v for k, v in MAIN.items() if k not in recipes.KNOBS}
+    legacy.update(recipe="improved", dataset="folder",
+                  improved={"weight_decay": 0.05, "label_smoothing": 0.0, "warmup_epochs": 2, "crop_padding": 2})
+    legacy["datasets"] = copy.deepcopy(MAIN["datasets"])
+    legacy["datasets"]["folder"]["root"] = "/work/shared/data/coco-5class-64"
+    legacy["datasets"]["sample"]["train_per_class"] = 300  # a setting this run never read
+    run = {"name": "old", "source": "dvc experiment old (1234567)", "command": "dvc exp run -S recipe=improved",
+           "machine": "cpu", "params": legacy}
+    new = records.upgrade(run, MAIN)
+    assert new["command"] == ("dvc exp run -S dataset=folder -S optimizer=adamw -S weight_decay=0.05 "
+                              "-S lr_schedule=cosine -S warmup_epochs=2 -S crop_padding=2 -S flip=true "
+                              "-S datasets.folder.root=../shared/data/coco-5class-64")
+    assert new["command_as_run"] == run["command"] and new["code"] == {"path": "dvc exp run", "commit": None}
+    assert records.upgrade(new, MAIN) == new  # once only
+    grid = records.upgrade({**run, "source": "stages/run_grid.py", "command": "python stages/run_grid.py --data "
+                            "/work/shared/data/coco-5class-64 --runs sweep-d1-skip --sweep-epochs=5"}, MAIN)
+    assert grid["command"] == "python stages/run_grid.py --data ../shared/data/coco-5class-64 --runs sweep-d1-skip"
+
+
+def test_committed_records_pair_as_before_and_name_no_machine_path(tmp_path):
+    """The report of the committed records: the improved run still pairs with the study recipe's seed-60146 run
+    at +12.17 points, as before the flat knobs, and nothing in it names a path of the machine it ran on."""
+    runs = records.load_all(REPO / "reports/runs")
+    configs = report.configurations(report.partition(runs)[0])
+    [(_, a, b, cmp)] = [f for f in report.comparisons(configs) if f[0].startswith("the improved recipe")]
+    first = next(r for r in a["runs"] if r["name"] == "mynet16-improved")
+    assert (first["params"]["seed"], b["runs"][0]["name"]) == (60146, "mynet16-lr1e-3")
+    assert round(100 * (first["headline"]["val_acc"] - b["runs"][0]["headline"]["val_acc"]), 2) == 12.17
+    md = report.write(runs, tmp_path).read_text()
+    assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", md)
+    for r in runs:
+        assert f"`{r['command']}`" in md and "/work/" not in r["command"]
+
+
+def test_report_rewrites_only_the_readme_table1_block(tmp_path):
+    runs = seeds("mynet16-lr1e-3", [0.50, 0.52])
+    readme = tmp_path / "README.md"
+    readme.write_text("# Title\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n")
+    assert report.update_readme(readme, runs)
+    text = readme.read_text()
+    assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
+    assert "old table" not in text and "| MyNet-16, lr 1e-3 | mynet16-lr1e-3 | 54.52% | 51.00% [" in text
+    readme.write_text("no markers\n")
+    assert not report.update_readme(readme, runs) and readme.read_text() == "no markers\n"
+
+
+def test_study_rows_match_only_the_study_setting():
+    params = MAIN
+    assert report.study_row(params)[0] == "MyNet-16, lr 1e-3"
+    assert report.study_row(dict(params, lr=0.0001))[0] == "MyNet-16, lr 1e-4"
+    assert report.study_row(dict(params, arch="net3", image_size=64))[0] == "Net3 (64x64)"
+    assert report.study_row(dict(params, epochs=5)) is None
+    assert report.study_row(dict(params, tune_holdout=0.1)) is None
+    assert report.study_row(dict(params, flip=True)) is None  # another recipe
+
+
+def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
+    run = record("r", 0.5)
+    with pytest.raises(TypeError):
+        records.write(tmp_path, dict(run, bad=object()), run["epochs"], run["loss"])  # fails while writing run.json
+    assert [p.name for p in tmp_path.iterdir()] == []
+    folder = records.write(tmp_path, {k: v for k, v in run.items() if k not in ("epochs", "loss", "predictions")},
+                           run["epochs"], run["loss"], run["predictions"])
+    back = records.load(folder)
+    assert back["predictions"] == run["predictions"] and back["epochs"] == run["epochs"]
+
+
+def test_record_and_report_errors_say_what_to_do(repo):
+    proc = sh(["python", "stages/record.py", "no-such-exp"], cwd=repo, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip() == \
+        "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
+    proc = sh(["python", "stages/record.py", "HEAD"], cwd=repo, check=False)
+    assert proc.returncode == 1 and "has no finished run's metrics" in proc.stderr
+    proc = sh(["python", "stages/report.py"], cwd=repo, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("error: no run records in reports/runs")
+    assert not (repo / "reports/study.md").exists()
+    shutil.rmtree(repo / "reports", ignore_errors=True)
+
+
+# ---- real runs ----
+
 def test_readme_grid_then_records_then_report(repo):
     for command in readme_grid():
         sh(command, cwd=repo)
@@ -51,6 +234,7 @@ def test_readme_grid_then_records_then_report(repo):
         assert len(r["epochs"]) == 2 and r["loss"] and r["machine"].startswith("cpu")
         assert r["headline"]["val_acc"] == pytest.approx(r["epochs"][-1]["val_accuracy"])
         assert sum(map(sum, r["classes"]["confusion_matrix"])) == 5 * 10
+        assert len(r["predictions"]) == 5 * 10 and r["code"]["path"] == "dvc exp run" and len(r["code"]["commit"]) == 40
         assert r["command"].startswith("dvc exp run -S dataset=sample")
     net3 = next(r for r in runs if r["params"]["arch"] == "net3")
     assert "-S arch=net3" in net3["command"] and "-S image_size=64" in net3["command"]
@@ -69,135 +253,31 @@ def test_readme_grid_then_records_then_report(repo):
         assert f"]({png})" in md
 
 
-@pytest.fixture(scope="module")
-def grid_records(tmp_path_factory):
-    """Two real runs of the grid runner on real photographs (small: 150 + 50 per class, depth 1, 2 epochs), with
-    dvc, dvclive and pycocotools unimportable."""
-    if not PHOTOS.is_dir():
-        pytest.skip(f"{PHOTOS} is not here")
-    tmp = tmp_path_factory.mktemp("grid")
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(classes=["boat", "dog"], depth=1, epochs=2)
-    params["datasets"]["folder"].update(train_per_class=150, val_per_class=50)
-    (tmp / "params.yaml").write_text(yaml.safe_dump(params))
-    argv = [str(REPO / "stages/run_grid.py"), "--data", str(PHOTOS), "--params", str(tmp / "params.yaml"),
-            "--runs", "mynet16-lr1e-3", "net3-64px", "--out", str(tmp / "runs"), "--cache", str(tmp / "cache")]
+def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_path):
+    """The same tiny configuration on real photographs, once by `dvc exp run` (boat_dog_repo) and once by the
+    DVC-free runner with dvc and dvclive unimportable: the same images in the same order, the same per-epoch
+    metrics and the same prediction for every val image."""
+    argv = [str(REPO / "stages/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
+            "-S", "classes=[boat,dog]", "-S", "datasets.folder.train_per_class=200",
+            "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64",
+            "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
     out = sh(["python", "-c", WITHOUT_DVC, *argv], cwd=REPO).stdout
-    assert out.count(" -> ") == 2
-    return tmp / "runs"
-
-
-def test_grid_runner_writes_the_records_the_report_reads(grid_records, tmp_path):
-    runs = records.load_all(grid_records)
-    assert [r["name"] for r in runs] == ["mynet16-lr1e-3", "net3-64px"]
-    for r in runs:
-        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 2 * 50  # val_per_class of each class
-        assert r["params"]["dataset"] == "folder" and r["source"] == "stages/run_grid.py"
-        assert r["command"].startswith("python stages/run_grid.py --data ") and f"--runs {r['name']}" in r["command"]
-        # the engine's last-epoch val accuracy and the evaluation of the final model are one number
-        assert r["headline"]["val_acc"] == pytest.approx(r["classes"]["accuracy"], abs=0.006)
-        assert len(r["epochs"]) == 2 and r["epochs"][-1]["val_accuracy"] == r["headline"]["val_acc"]
-    path = report.write(runs, tmp_path)
-    assert "| mynet16-lr1e-3 | mynet | 32 |" in path.read_text()
-
-
-def test_report_groups_a_depth_sweep_the_improved_recipe_and_tuning_runs(grid_records, tmp_path):
-    base = records.load(grid_records / "mynet16-lr1e-3")
-    sweep = []
-    for depth in (1, 2, 4):
-        for skip in (True, False):
-            r = copy.deepcopy(base)
-            r["name"] = f"d{depth}-{skip}"
-            r["params"].update(depth=depth, skip_connections=skip, epochs=5)
-            r["headline"]["val_acc"] = 0.5 + depth / 100 + skip / 10
-            sweep.append(r)
-    improved = copy.deepcopy(base)
-    improved["name"], improved["params"]["recipe"] = "better", "improved"
-    improved["params"]["improved"] = {"weight_decay": 0.3, "label_smoothing": 0.1, "warmup_epochs": 2, "crop_padding": 4}
-    improved["headline"]["val_acc"] = base["headline"]["val_acc"] + 0.0512
-    improved["params"]["datasets"]["sample"]["train_per_class"] += 1  # a setting the folder dataset never reads
-    tuning = []
-    for name, wd, acc in (("tune-a", 0.05, 0.61), ("tune-b", 0.3, 0.64)):
-        r = copy.deepcopy(improved)
-        r["name"], r["params"]["tune_holdout"], r["headline"]["val_acc"] = name, 0.1, acc
-        r["params"]["improved"]["weight_decay"] = wd
-        tuning.append(r)
-    md = report.write([base, improved, *sweep, *tuning], tmp_path).read_text()
-
-    assert "## Depth sweep 1" in md and (tmp_path / "depth_sweep_1.png").read_bytes()[:4] == b"\x89PNG"
-    table = md.split("## Depth sweep 1")[1].split("##")[0]
-    assert "| depth | skip connections | val acc |" in table and table.count(" min | d") == 6
-    assert [g[0]["name"] for g in report.sweeps(sweep)] == ["d1-True"]
-    every = md.split("## Every run")[1].split("##")[0]
-    assert "| mynet16-lr1e-3 |" in every and "| better |" in every
-    assert "d1-True" not in every and "tune-a" not in every  # sweep and tuning runs have their own sections
-    assert "| run | recipe | improved.weight_decay |" in every and "| mynet16-lr1e-3 | study | - |" in every
-
-    margin = md.split("## The improved recipe against the study's")[1].split("##")[0]
-    assert "| better | weight_decay 0.3, label_smoothing 0.1, warmup_epochs 2, crop_padding 4 | mynet16-lr1e-3 |" in margin
-    assert "| +5.12 | met |" in margin
-    improved["headline"]["val_acc"] -= 0.01
-    assert "| +4.12 | not met |" in report.improved_table(report.recipe_pairs([base, improved]))
-
-    tuned = md.split("## Tuning runs")[1].split("##")[0]
-    assert "Highest held-out accuracy: **tune-b** (64.00%)" in tuned
-    assert "| tune-a | 0.05 |" in tuned and "| tune-b | 0.3 |" in tuned
-    assert "| held-out loss | held-out acc |" in tuned and "val acc" not in tuned
-
-
-def test_a_sweep_at_the_study_setting_keeps_its_table1_row_and_recipe_twin(grid_records, tmp_path):
-    base = records.load(grid_records / "mynet16-lr1e-3")
-    base["params"]["epochs"] = 20  # the study's setting: depth 16 of this sweep is Table 1's MyNet-16 lr 1e-3
-    sweep = []
-    for depth in (1, 4, 16):
-        r = copy.deepcopy(base)
-        r["name"] = f"sweep-d{depth}"
-        r["params"]["depth"] = depth
-        sweep.append(r)
-    improved = copy.deepcopy(sweep[-1])
-    improved["name"], improved["params"]["recipe"] = "better", "improved"
-    md = report.write([*sweep, improved], tmp_path).read_text()
-    assert len(report.sweeps(sweep + [improved])) == 1
-    assert "| MyNet-16, lr 1e-3 | sweep-d16 |" in md.split("## Table 1")[1].split("##")[0]
-    assert "| better | " in md.split("## The improved recipe against the study's")[1].split("##")[0]
-
-
-def test_report_rewrites_only_the_readme_table1_block(grid_records, tmp_path):
-    runs = records.load_all(grid_records)
-    readme = tmp_path / "README.md"
-    readme.write_text("# Title\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n")
-    assert report.update_readme(readme, runs)
-    text = readme.read_text()
-    assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
-    assert "old table" not in text and "No run matches a row of the study's Table 1" in text  # 2-epoch runs
-    readme.write_text("no markers\n")
-    assert not report.update_readme(readme, runs) and readme.read_text() == "no markers\n"
-
-
-def test_study_rows_match_only_the_study_setting():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert report.study_row(params)[0] == "MyNet-16, lr 1e-3"
-    assert report.study_row(dict(params, lr=0.0001))[0] == "MyNet-16, lr 1e-4"
-    assert report.study_row(dict(params, arch="net3", image_size=64))[0] == "Net3 (64x64)"
-    assert report.study_row(dict(params, epochs=5)) is None
-    assert report.study_row(dict(params, tune_holdout=0.1)) is None
-
-
-def test_a_record_is_whole_or_absent(grid_records, tmp_path):
-    run = json.loads((grid_records / "net3-64px/run.json").read_text())
-    with pytest.raises(TypeError):
-        records.write(tmp_path, dict(run, bad=object()), [], [])  # fails while writing run.json
-    assert [p.name for p in tmp_path.iterdir()] == []
-
-
-def test_record_and_report_errors_say_what_to_do(repo):
-    proc = sh(["python", "stages/record.py", "no-such-exp"], cwd=repo, check=False)
-    assert proc.returncode == 1 and proc.stderr.strip() == \
-        "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
-    proc = sh(["python", "stages/record.py", "HEAD"], cwd=repo, check=False)
-    assert proc.returncode == 1 and "has no finished run's metrics" in proc.stderr
-    proc = sh(["python", "stages/report.py"], cwd=repo, check=False)
-    assert proc.returncode == 1
-    assert proc.stderr.strip().startswith("error: no run records in reports/runs")
-    assert not (repo / "reports/study.md").exists()
-    shutil.rmtree(repo / "reports", ignore_errors=True)
+    for stage in ("download", "select_images", "fetch", "prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in out
+    [grid] = records.load_all(tmp_path / "runs")
+    [name] = sh(["dvc", "exp", "list", "--name-only"], cwd=boat_dog_repo).stdout.split()
+    dvc_folder = records.from_experiment(name, boat_dog_repo, tmp_path / "dvc-runs", "dvc")
+    dvc = records.load(dvc_folder)
+    assert (tmp_path / "work/data/manifest.csv").read_text() == (boat_dog_repo / "data/manifest.csv").read_text()
+    timing = ("seconds", "images_per_s")
+    assert [{k: v for k, v in e.items() if k not in timing} for e in grid["epochs"]] == \
+        [{k: v for k, v in e.items() if k not in timing} for e in dvc["epochs"]]
+    assert grid["predictions"] == dvc["predictions"] and len(grid["predictions"]) == 200
+    assert grid["loss"] == dvc["loss"] and grid["classes"] == dvc["classes"]
+    assert grid["source"] == "stages/run_grid.py" and grid["code"]["path"] == "stages/run_grid.py"
+    assert grid["command"].startswith(f"python stages/run_grid.py --data {BOAT_DOG} --runs mynet16-lr1e-3 -S ")
+    assert grid["params"]["datasets"]["folder"]["root"] == str(BOAT_DOG)
+    # a second run with the same data params reuses the data stages, as DVC would
+    again = sh(["python", "-c", WITHOUT_DVC, *argv[:-4], "-S", "lr=0.0005", "--out", str(tmp_path / "runs2"),
+                "--work", str(tmp_path / "work")], cwd=REPO).stdout
+    assert "Running stage 'prepare'" not in again and "Running stage 'train'" in again

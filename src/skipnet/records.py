@@ -202,7 +202,9 @@ def upgrade(run, baseline, commit=None):
     dvc = run["source"].startswith("dvc experiment")
     # grid commands: the sweep and tuning runs' 5 epochs are now part of their definition
     grid_words = [repo_relative(w) for w in run["command"].split() if w not in ("--sweep-epochs=5", "--tuning-epochs=5")]
-    command = exp_command(params, baseline) if dvc else " ".join(grid_words)
+    # a command names only what the run read: other datasets' settings stay at the baseline's
+    as_read = {**params, "datasets": {**baseline["datasets"], params["dataset"]: params["datasets"][params["dataset"]]}}
+    command = exp_command(as_read, baseline) if dvc else " ".join(grid_words)
     code = {"path": "dvc exp run" if dvc else "stages/run_grid.py, before it ran the stages' own code "
             "(its own image order: not the same experiment as a DVC run with equal params)", "commit": commit}
     keys = list(run)

@@ -16,7 +16,7 @@ def summary(values):
     if n < 2:
         return {"n": n, "mean": mean, "sd": None, "low": None, "high": None}
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    if sd == 0:
+    if sd <= 1e-12 * max(1.0, abs(mean)):  # equal values (up to rounding): the interval is the point
         return {"n": n, "mean": mean, "sd": 0.0, "low": mean, "high": mean}
     low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=sd / math.sqrt(n))
     return {"n": n, "mean": mean, "sd": sd, "low": float(low), "high": float(high)}
