@@ -1,5 +1,6 @@
 """Shared fixtures: a temp copy of the repo under git, a small prepared sample, subprocess helpers."""
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -71,6 +72,37 @@ def copy_repo(dest):
 @pytest.fixture
 def repo(tmp_path):
     return copy_repo(tmp_path / "repo")
+
+
+# Small enough for CI's 2 cores; appended to the README's quick start.
+QUICK_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40"]
+
+
+def readme_command(prefix):
+    """The README's own command line starting with `prefix`, so the README cannot drift from what is tested."""
+    for line in (REPO / "README.md").read_text().splitlines():
+        if line.strip().startswith(prefix):
+            return shlex.split(line.strip().split("  #")[0])
+    raise AssertionError(f"README has no command starting with {prefix!r}")
+
+
+@pytest.fixture(scope="session")
+def quick_start(tmp_path_factory):
+    """(repo, output): one run of the README's quick start in a repo copy, committed with its results.
+
+    Trained once per test session; tests that change it take a copy (`trained_repo`)."""
+    repo = copy_repo(tmp_path_factory.mktemp("quick") / "repo")
+    out = sh(readme_command("dvc exp run -S dataset=sample") + QUICK_OVERRIDES, cwd=repo).stdout
+    sh("git add -A && git commit -qm 'quick start'", cwd=repo)
+    return repo, out
+
+
+@pytest.fixture
+def trained_repo(quick_start, tmp_path):
+    """A private copy of the quick start's repo: git history, DVC cache and run-cache, workspace."""
+    dest = tmp_path / "repo"
+    shutil.copytree(quick_start[0], dest, symlinks=True)
+    return dest
 
 
 SMALL = {"classes": ["boat", "cake", "couch", "dog", "motorcycle"], "train": 120, "val": 40, "size": 32}

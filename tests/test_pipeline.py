@@ -5,21 +5,9 @@ import shlex
 import pytest
 import torch
 
-from conftest import REPO, free_port, set_params, sh
+from conftest import QUICK_OVERRIDES, REPO, free_port, readme_command, set_params, sh
 from skipnet import precision
 from skipnet.models import MyNet, model_summary
-
-# Small enough for CI's 2 cores; the README's command with these appended.
-TEST_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40"]
-
-
-def readme_command(prefix):
-    """The README's own command line starting with `prefix`, so the README cannot drift from what is tested."""
-    for line in (REPO / "README.md").read_text().splitlines():
-        if line.strip().startswith(prefix):
-            return shlex.split(line.strip())
-    raise AssertionError(f"README has no command starting with {prefix!r}")
-
 
 def find(tree, predicate):
     """Every dict in a JSON tree for which predicate holds."""
@@ -35,13 +23,14 @@ def find(tree, predicate):
     return found
 
 
-def test_quick_start_experiment_and_metrics_diff(repo):
-    quick = readme_command("dvc exp run -S dataset=sample")
-    out = sh(quick + TEST_OVERRIDES, cwd=repo).stdout
+def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
+    _, out = quick_start
+    repo = trained_repo
     for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
     assert (repo / "dvc.yaml").read_text() == (REPO / "dvc.yaml").read_text()  # DVCLive declares nothing itself
-    assert sorted(p.name for p in (repo / "dvclive").iterdir()) == ["metrics.json", "plots"]
+    assert sorted(p.name for p in (repo / "dvclive").iterdir()) == [".gitignore", "metrics.json", "plots"]
+    assert set((repo / "dvclive/.gitignore").read_text().split()) == {"/metrics.json", "/plots"}  # DVC caches both
     chosen, reason = precision.resolve("auto", torch.device("cpu"))
     assert f"precision: {chosen} ({reason})" in out
     headline = json.loads((repo / "dvclive/metrics.json").read_text())
@@ -69,7 +58,6 @@ def test_quick_start_experiment_and_metrics_diff(repo):
         assert shown[name], name
     epoch_points = [p for p in shown["epoch_loss"][0]["content"]["data"]["values"]]
     assert len(epoch_points) == 2 * 4  # train and val, one point per epoch
-    sh("git add -A && git commit -qm sample", cwd=repo)
 
     sh(["dvc", "exp", "run", "-n", "slower", "-S", "lr=0.0001", "-S", "epochs=2"], cwd=repo)
     show = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=repo).stdout)
