@@ -1,6 +1,9 @@
 """GPU check: MyNet-16, 20 epochs with our engine vs a timed slice of the study's loop; images/s, ratio, MFU.
 
-For a session lent the GPU machine (torch 2.11 there; no dvc, pycocotools or network needed):
+For a session lent the GPU machine (torch 2.11 there; no dvc or network needed; pycocotools travels as a
+wheel, README "Without DVC"). The data and the training go through the pipeline's own stages
+(stages/run_grid.py's run_stages: the generated sample selected, fetched and packed as `dvc exp run`
+would), then the study's loop is timed on the same JPEG files:
 
     python bench/gpu_check.py            # 7,500 train / 2,500 val 32x32 images, 20 epochs, under 5 minutes
 
@@ -14,16 +17,18 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, str(REPO / "stages"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from skipnet import engine  # noqa: E402
+from run_grid import run_stages  # noqa: E402
+from skipnet import select  # noqa: E402
 from skipnet.models import MyNet, model_summary  # noqa: E402
-from skipnet.prepare import pack, save_split  # noqa: E402
 from train_throughput import StudyDataset  # noqa: E402
 
 PEAK_FLOPS = 790e12
@@ -67,46 +72,30 @@ def main():
     ap.add_argument("--study-batches", type=int, default=20)
     ap.add_argument("--compile", action="store_true")
     args = ap.parse_args()
-    from skipnet import sample  # generation needs only PIL
-
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        t0 = time.perf_counter()
-        per_class = (args.train + args.val) // len(CLASSES)
-        sample.generate(tmp / "src", CLASSES, per_class, seed=60146)
-        # pycocotools is not on the GPU machine: read the generated JSON directly
-        data = json.loads((tmp / "src/annotations/instances_train2017.json").read_text())
-        cats = {c["id"]: c["name"] for c in data["categories"]}
-        by_image = {}
-        for a in data["annotations"]:
-            by_image.setdefault(a["image_id"], set()).add(cats[a["category_id"]])
-        single = [(i, next(iter(s & set(CLASSES)))) for i, s in sorted(by_image.items()) if len(s & set(CLASSES)) == 1]
-        rng = np.random.default_rng(0)
-        rng.shuffle(single)
-        n = min(len(single), args.train + args.val)
-        paths = [tmp / "src/train2017" / f"{i:012d}.jpg" for i, _ in single[:n]]
-        labels = np.array([CLASSES.index(c) for _, c in single[:n]], dtype=np.int64)
-        images = pack(paths, 32)
-        ntrain = n * args.train // (args.train + args.val)
-        save_split(tmp / "train.npz", images[:ntrain], labels[:ntrain], CLASSES)
-        save_split(tmp / "val.npz", images[ntrain:], labels[ntrain:], CLASSES)
-        print(f"data: {ntrain} train / {n - ntrain} val images generated and packed in {time.perf_counter() - t0:.0f} s")
-
-        params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+        work = Path(tmp)
+        params = yaml.safe_load((REPO / "params.yaml").read_text())
         params.update(dataset="sample", depth=args.depth, epochs=args.epochs, precision="bf16",
                       deterministic=False, compile=args.compile)
+        params["datasets"]["sample"] = {"train_per_class": args.train // len(CLASSES),
+                                        "val_per_class": args.val // len(CLASSES)}
         t0 = time.perf_counter()
-        _, history = engine.train(params, tmp / "train.npz", tmp / "val.npz", tmp / "model.pt", tmp / "ckpt.pt")
+        run_stages(params, work)
         wall = time.perf_counter() - t0
+        history = json.loads((work / "models/train_log.json").read_text())
         steady = [e["images_per_s"] for e in history["epochs"][1:]] or [history["epochs"][0]["images_per_s"]]
         ours = float(np.median(steady))
-        study = study_slice(paths[:ntrain], labels[:ntrain].tolist(), args.depth, args.study_batches, device)
+        train_rows = [r for r in select.read_manifest(work / "data/manifest.csv") if r["split"] == "train"]
+        paths = [work / "data/images" / r["file_name"] for r in train_rows]
+        labels = [CLASSES.index(r["class"]) for r in train_rows]
+        study = study_slice(paths, labels, args.depth, args.study_batches, device)
 
     macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
     train_flops_per_image = 6 * macs  # forward 2*MACs, backward twice the forward
     print(f"device: {history['device']}, torch {torch.__version__}")
-    print(f"engine: {args.epochs} epochs in {wall:.1f} s (incl. per-epoch val), median {ours:.0f} img/s, "
+    print(f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
+          f"{ours:.0f} img/s, "
           f"final val acc {history['epochs'][-1]['val_accuracy']:.4f}")
     print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
     print(f"ratio: {ours / study:.1f}x")

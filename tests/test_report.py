@@ -281,3 +281,17 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     again = sh(["python", "-c", WITHOUT_DVC, *argv[:-4], "-S", "lr=0.0005", "--out", str(tmp_path / "runs2"),
                 "--work", str(tmp_path / "work")], cwd=REPO).stdout
     assert "Running stage 'prepare'" not in again and "Running stage 'train'" in again
+
+
+def test_readme_improved_recipe_line_is_the_committed_improved_run(tmp_path):
+    """The README's command line, applied to main's params as `dvc exp run -S` does, gives the recipe of the
+    committed mynet16-improved record (read from its legacy `recipe: improved`), so the report pairs it."""
+    [line] = [x for x in readme_lines("dvc exp run -S optimizer=adamw") if "tune_holdout" not in x]
+    words = shlex.split(line)
+    params = copy.deepcopy(MAIN)
+    for key, value in (words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "-S"):
+        params[key] = yaml.safe_load(value)
+    committed = records.load(REPO / "reports/runs/mynet16-improved")["params"]
+    assert {k: params[k] for k in recipes.KNOBS} == {k: committed[k] for k in recipes.KNOBS} == recipes.IMPROVED
+    assert recipes.changes(params) == {"optimizer": "adamw", "weight_decay": 0.05, "lr_schedule": "cosine",
+                                       "warmup_epochs": 2, "crop_padding": 2, "flip": True}
