@@ -16,3 +16,17 @@ def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistake
     images = np.zeros((9, 8, 8, 3), np.uint8)
     plots.misclassified_png(images, labels, probs, ["a", "b", "c"], tmp_path / "m.png")
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_epoch_axes_tick_whole_epochs_only():
+    import matplotlib.pyplot as plt
+
+    epochs = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "train_accuracy": 0.1 * e,
+               "val_accuracy": 0.09 * e} for e in range(1, 21)]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2)
+    plots.epochs_axes(ax_loss, ax_acc, epochs)
+    fig.canvas.draw()
+    for ax in (ax_loss, ax_acc):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close(fig)

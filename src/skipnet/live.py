@@ -1,7 +1,7 @@
 """Per-epoch metrics through DVCLive as each epoch ends, so `dvc exp show` and the VS Code extension see a run live.
 
 dvc.yaml declares what DVCLive writes (dvclive/metrics.json as the headline metrics, dvclive/plots
-as plots); DVCLive is told not to write a dvc.yaml of its own, nor to save experiments itself.
+as a cached output); DVCLive is told not to write a dvc.yaml of its own, nor to save experiments itself.
 The summary keeps only the headline (train_loss, val_loss, val_acc and the step, i.e. the epoch)
 so that `dvc exp show` fits a terminal; every series is in dvclive/plots/metrics/<name>.tsv.
 """

@@ -5,6 +5,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .files import atomic_path  # noqa: E402
 
@@ -51,6 +52,11 @@ def loss_png(curves, path, title="Training loss", ylim=None):
     save(fig, path)
 
 
+def integer_ticks(ax):
+    """Epochs are whole numbers: no 2.5, 7.5 ticks."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def epochs_axes(ax_loss, ax_acc, epochs, label=""):
     """Train vs val loss and accuracy per epoch: a widening gap is overfitting."""
     x = [e["epoch"] for e in epochs]
@@ -63,6 +69,7 @@ def epochs_axes(ax_loss, ax_acc, epochs, label=""):
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
+        integer_ticks(ax)
 
 
 def epochs_png(epochs, path, title):
