@@ -5,9 +5,6 @@ as a cached output); DVCLive is told not to write a dvc.yaml of its own, nor to 
 The summary keeps only the headline (train_loss, val_loss, val_acc and the step, i.e. the epoch)
 so that `dvc exp show` fits a terminal; every series is in dvclive/plots/metrics/<name>.tsv.
 """
-import csv
-import io
-
 DIR = "dvclive"
 # DVCLive metric name -> key of an engine epoch record
 EPOCH_METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_acc": "val_accuracy",
@@ -43,12 +40,3 @@ def epoch_logger(directory=DIR):
         return None
     return EpochLog(directory).log
 
-
-def read_epochs(read_text, directory=DIR):
-    """Per-epoch records (engine keys) from DVCLive's TSVs; read_text(path) -> str or None."""
-    epochs = {}
-    for name, key in EPOCH_METRICS.items():
-        text = read_text(f"{directory}/plots/metrics/{name}.tsv")
-        for row in csv.DictReader(io.StringIO(text or ""), delimiter="\t"):
-            epochs.setdefault(int(row["step"]), {"epoch": int(row["step"])})[key] = float(row[name])
-    return [epochs[e] for e in sorted(epochs)]

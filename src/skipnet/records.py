@@ -24,6 +24,7 @@ import yaml
 
 from . import recipes
 from .errors import SkipnetError
+from .files import atomic_write_text
 
 RUNS_DIR = Path("reports/runs")
 EPOCH_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"]
@@ -80,7 +81,7 @@ def write(runs_dir, run, epochs, running_loss, predictions=None):
 def upgrade_folder(folder, baseline, commit=None):
     """Rewrite one record folder's run.json by `upgrade`; the CSVs are left as they are."""
     path = Path(folder) / "run.json"
-    path.write_text(json.dumps(upgrade(json.loads(path.read_text()), baseline, commit), indent=2) + "\n")
+    atomic_write_text(path, json.dumps(upgrade(json.loads(path.read_text()), baseline, commit), indent=2) + "\n")
 
 
 def load(folder):

@@ -124,11 +124,11 @@ def by_seed(config):
 
 def compare(a, b, metric="val_acc"):
     """The paired difference A - B over the seeds both have, and exact McNemar tests per seed pair."""
-    seeds = sorted(set(by_seed(a)) & set(by_seed(b)))
+    ra, rb = by_seed(a), by_seed(b)
+    seeds = sorted(set(ra) & set(rb))
     out = {"seeds": seeds, "diff": None, "mcnemar": []}
     if not seeds:
         return out
-    ra, rb = by_seed(a), by_seed(b)
     out["diff"] = stats.paired([value(ra[s], metric) for s in seeds], [value(rb[s], metric) for s in seeds])
     for s in seeds:
         pa, pb = ra[s].get("predictions"), rb[s].get("predictions")

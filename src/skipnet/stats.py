@@ -1,8 +1,10 @@
 """How far a number moves: t-intervals over seeds, paired differences, and the exact McNemar test.
 
-Everything here is scipy.stats; these functions only choose the test and shape its answer for the report.
+The distributions and tests are scipy.stats' (the sample standard deviation is the standard library's);
+these functions only choose the test and shape its answer for the report.
 """
 import math
+import statistics
 
 from scipy import stats
 
@@ -15,7 +17,7 @@ def summary(values):
     mean = sum(values) / n
     if n < 2:
         return {"n": n, "mean": mean, "sd": None, "low": None, "high": None}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    sd = statistics.stdev(values)
     if sd <= 1e-12 * max(1.0, abs(mean)):  # equal values (up to rounding): the interval is the point
         return {"n": n, "mean": mean, "sd": 0.0, "low": mean, "high": mean}
     low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=sd / math.sqrt(n))
