@@ -13,6 +13,22 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests: its python and dvc
 
+# pytest-xdist runs the suite in one worker per core (pyproject.toml): each worker's torch, and every process it
+# starts, gets its share of the cores; two torch processes each spinning on every core slow each other many-fold.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ["OMP_NUM_THREADS"] = str(max(1, os.cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
+# Tests sharing one of these session fixtures run in one worker, so each is built once per run.
+SHARED_FIXTURES = ("quick_start", "boat_dog_repo")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for name in SHARED_FIXTURES:
+            if name in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(name))
+
 
 def env():
     e = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONUNBUFFERED="1")
@@ -86,14 +102,33 @@ def readme_command(prefix):
     raise AssertionError(f"README has no command starting with {prefix!r}")
 
 
+def readme_sharing():
+    """The command lines of the README's sharing block (the code block after `<!-- sharing -->`)."""
+    text = (REPO / "README.md").read_text().split("<!-- sharing -->\n", 1)[1]
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+# The second experiment every DVC test needs: another lr, fewer epochs (its data stages are the quick start's).
+SLOWER = ["-S", "lr=0.0001", "-S", "epochs=2"]
+
+
 @pytest.fixture(scope="session")
 def quick_start(tmp_path_factory):
-    """(repo, output): one run of the README's quick start in a repo copy, committed with its results.
+    """(repo, output): one run of the README's quick start in a repo copy, committed with its results; the
+    README's first sharing step (a DVC remote, here a local folder) committed; then the experiment `slower`
+    (SLOWER) run on top, and the workspace put back to the quick start's results.
 
     Trained once per test session; tests that change it take a copy (`trained_repo`)."""
-    repo = copy_repo(tmp_path_factory.mktemp("quick") / "repo")
+    root = tmp_path_factory.mktemp("quick")
+    repo = copy_repo(root / "repo")
     out = sh(readme_command("dvc exp run -S dataset=sample") + QUICK_OVERRIDES, cwd=repo).stdout
     sh("git add -A && git commit -qm 'quick start'", cwd=repo)
+    # before the experiment: DVC pushes an experiment's data to the remote named in the experiment's own commit
+    sh(readme_sharing()[0].replace("$STORAGE", str(root / "dvc-storage")), cwd=repo)
+    sh(["dvc", "exp", "run", "-n", "slower", *SLOWER], cwd=repo)
+    sh("git checkout -q -- . && dvc checkout -q", cwd=repo)
+    assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=repo).stdout
     return repo, out
 
 

@@ -1,20 +1,16 @@
-"""The training engine: determinism, precision, resume after SIGKILL, DDP on two CPU processes."""
-import csv
+"""The training engine: determinism, precision, checkpoints, DDP on two CPU processes (resume after SIGKILL:
+test_dvc_cache.py, through `dvc exp run`)."""
 import json
 import math
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 
 import pytest
 import torch
 import yaml
 
-from conftest import REPO, copy_repo, env, free_port, set_params, sh
-from skipnet import engine, live, recipes
+from conftest import REPO, copy_repo, free_port, set_params, sh
+from skipnet import engine, recipes
 from skipnet import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
@@ -24,16 +20,6 @@ def params(**overrides):
     p = yaml.safe_load((REPO / "params.yaml").read_text())
     p.update({"dataset": "sample", "depth": 1, "epochs": 4, "batch_size": 64, **overrides})
     return p
-
-
-def dvclive_epochs(repo):
-    """Per-epoch records (engine keys) from the TSVs DVCLive wrote in `repo`."""
-    epochs = {}
-    for name, key in live.EPOCH_METRICS.items():
-        with open(repo / f"{live.DIR}/plots/metrics/{name}.tsv") as f:
-            for row in csv.DictReader(f, delimiter="\t"):
-                epochs.setdefault(int(row["step"]), {"epoch": int(row["step"])})[key] = float(row[name])
-    return [epochs[e] for e in sorted(epochs)]
 
 
 def without_timing(history):
@@ -140,37 +126,6 @@ def _stage_repo(path, sample, **overrides):
     shutil.copy(val, repo / "data/prepared/val.npz")
     set_params(repo, **{"dataset": "sample", "depth": 1, "epochs": 4, "batch_size": 32, **overrides})
     return repo
-
-
-def test_sigkill_then_rerun_resumes_and_matches_an_uninterrupted_run(tiny_sample, tmp_path):
-    whole = _stage_repo(tmp_path / "whole", tiny_sample)
-    sh(["python", "stages/train.py"], cwd=whole)
-    killed = _stage_repo(tmp_path / "killed", tiny_sample)
-    proc = subprocess.Popen(["python", "stages/train.py"], cwd=killed, env=env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    resume_dir = killed / "models/resume"
-    deadline = time.time() + 120
-    while not list(resume_dir.glob("*.pt")) and time.time() < deadline:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    [ckpt] = resume_dir.glob("*.pt")
-    done = torch.load(ckpt, weights_only=True)["epoch"]
-    assert 1 <= done < 4
-    out = sh(["python", "stages/train.py"], cwd=killed).stdout
-    assert f"epoch {done} of 4 already done" in out
-    a = json.loads((whole / "models/train_log.json").read_text())
-    b = json.loads((killed / "models/train_log.json").read_text())
-    assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
-    # DVCLive's log: each epoch exactly once, and the same numbers as the uninterrupted run
-    for name in live.EPOCH_METRICS:
-        rows = (killed / f"dvclive/plots/metrics/{name}.tsv").read_text().splitlines()
-        assert [row.split("\t")[0] for row in rows] == ["step", "1", "2", "3", "4"], (name, rows)
-    epochs_a, epochs_b = dvclive_epochs(whole), dvclive_epochs(killed)
-    assert without_timing({"epochs": epochs_a}) == without_timing({"epochs": epochs_b})
-    assert json.loads((killed / "dvclive/metrics.json").read_text())["step"] == 4
-    assert without_timing(b) == without_timing(a)  # the train log holds every epoch too
-    assert list(resume_dir.iterdir()) == []  # the finished run's checkpoint is gone
 
 
 def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample, tmp_path):

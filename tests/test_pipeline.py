@@ -5,7 +5,7 @@ import shlex
 import pytest
 import torch
 
-from conftest import QUICK_OVERRIDES, REPO, free_port, readme_command, set_params, sh
+from conftest import REPO, free_port, readme_command, set_params, sh
 from skipnet import precision
 from skipnet.models import MyNet, model_summary
 
@@ -59,7 +59,7 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     epoch_points = [p for p in shown["epoch_loss"][0]["content"]["data"]["values"]]
     assert len(epoch_points) == 2 * 4  # train and val, one point per epoch
 
-    sh(["dvc", "exp", "run", "-n", "slower", "-S", "lr=0.0001", "-S", "epochs=2"], cwd=repo)
+    # the fixture's second experiment, `slower`: lr 1e-4, 2 epochs
     show = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=repo).stdout)
     exps = find(show, lambda d: isinstance(d.get("params"), dict)
                 and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001)
@@ -73,7 +73,7 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
         assert column in table, table
     assert max(map(len, table.splitlines())) <= 120
 
-    sh("git add -A && git commit -qm lr1e-4", cwd=repo)
+    sh("dvc exp apply slower && git add -A && git commit -qm lr1e-4", cwd=repo)
     diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
     assert list(diff) == ["dvclive/metrics.json"] and {"train_loss", "val_loss", "val_acc"} <= set(diff[list(diff)[0]])
     detail = json.loads(sh(["dvc", "metrics", "show", "--json", "metrics/classes.json"], cwd=repo).stdout)

@@ -13,7 +13,6 @@ import torch
 from . import precision as precisions
 from .engine import evaluate as run_model
 from .engine import to_device_tensors
-from .errors import SkipnetError
 from .prepare import decode_each
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
