@@ -37,7 +37,7 @@ def dvclive_rows(repo):
 
 def test_sigkill_during_dvc_exp_run_then_rerun_finishes_as_an_uninterrupted_run(trained_repo):
     repo = trained_repo
-    # the quick start: an uninterrupted run of these params
+    sh(["dvc", "exp", "apply", "slower"], cwd=repo)  # the fixture's 2-epoch experiment: an uninterrupted run
     whole = metrics(repo), train_log_epochs(repo), dvclive_rows(repo)
     train_log = json.loads((repo / "models/train_log.json").read_text())
     # the same params again, the train stage forced past the run-cache, killed once epoch 1's checkpoint is on disk
@@ -52,12 +52,12 @@ def test_sigkill_during_dvc_exp_run_then_rerun_finishes_as_an_uninterrupted_run(
     proc.wait()
     [ckpt] = resume_dir.glob("*.pt")
     done = torch.load(ckpt, weights_only=True)["epoch"]
-    assert 1 <= done < 4
+    assert done == 1
     out = sh(again, cwd=repo).stdout
-    assert f"resumed from models/resume/{ckpt.name}" in out and f"epoch {done} of 4 already done" in out, out
+    assert f"resumed from models/resume/{ckpt.name}" in out and "epoch 1 of 2 already done" in out, out
     # the same numbers, and DVCLive's series hold each epoch exactly once
     assert (metrics(repo), train_log_epochs(repo), dvclive_rows(repo)) == whole
-    assert [step for step, _ in whole[2]["val_acc"]] == ["1", "2", "3", "4"]
+    assert [step for step, _ in whole[2]["val_acc"]] == ["1", "2"]
     resumed_log = json.loads((repo / "models/train_log.json").read_text())
     assert (resumed_log["running_loss"], resumed_log["grad_norms"]) == (train_log["running_loss"], train_log["grad_norms"])
     assert list(resume_dir.glob("*.pt")) == []  # a finished run leaves no checkpoint behind

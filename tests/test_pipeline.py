@@ -36,6 +36,8 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     headline = json.loads((repo / "dvclive/metrics.json").read_text())
     assert set(headline) == {"train_loss", "val_loss", "val_acc", "step"} and headline["step"] == 4
     assert headline["val_acc"] >= 0.6, headline
+    epochs = json.loads((repo / "models/train_log.json").read_text())["epochs"]
+    assert epochs[-1]["train_loss"] < epochs[0]["train_loss"], epochs
     scores = json.loads((repo / "metrics/classes.json").read_text())
     assert scores["accuracy"] == pytest.approx(headline["val_acc"], abs=0.01)  # evaluate agrees with training
     assert set(scores["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
