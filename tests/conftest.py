@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests: its python and dvc
 
-# pytest-xdist runs the suite in one worker per core (pyproject.toml): each worker's torch, and every process it
+# pytest-xdist runs the suite in one worker per logical CPU (pyproject.toml): each worker's torch, and every process it
 # starts, gets its share of the cores; two torch processes each spinning on every core slow each other many-fold.
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
     os.environ["OMP_NUM_THREADS"] = str(max(1, os.cpu_count() // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
