@@ -94,7 +94,8 @@ def load_stage(name):
 def run_stages(params, workdir):
     """Run the stages' main functions in `workdir` on these params; the data stages only when their params changed."""
     workdir.mkdir(parents=True, exist_ok=True)
-    absolute = apply(params, {"datasets.folder.root": str(Path(params["datasets"]["folder"]["root"]).resolve())})
+    # absolute, since the stages run in workdir; spelled as given (no symlink resolved), as `dvc exp run` writes it
+    absolute = apply(params, {"datasets.folder.root": os.path.abspath(params["datasets"]["folder"]["root"])})
     (workdir / "params.yaml").write_text(yaml.safe_dump(absolute, sort_keys=False))
     data_key = json.dumps({k: absolute[k] for k in DATA_KEYS}, sort_keys=True)
     key_file = workdir / "data/.params"

@@ -171,7 +171,7 @@ def tiny_sample(small_sample, tmp_path_factory):
     return root / "train.npz", root / "val.npz"
 
 
-BOAT_DOG = (REPO.parent / "shared/data/coco-boat-dog-64").resolve()  # as the DVC-free runner writes it
+BOAT_DOG = REPO.parent / "shared/data/coco-boat-dog-64"
 
 
 @pytest.fixture(scope="session")
