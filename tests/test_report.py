@@ -107,8 +107,15 @@ def test_ablation_table_against_the_full_and_the_study_recipe():
     table = report.ablation_table(report.configurations(study + full + no_aug + aug_only))
     row = next(line for line in table.splitlines() if line.startswith("| mynet16-improved-no-aug |"))
     assert "| crop_padding, flip |" in row and "-7.00 [-7.00, -7.00] (n=2)" in row and "+5.00 [+5.00, +5.00] (n=2)" in row
+    # each claim says whether it holds: the same gap at both seeds (no t p), and the McNemar tally per seed
+    assert "holds at 95% (B higher); McNemar p < 0.05 in 0 of 2 seed pairs" in row
+    assert "holds at 95% (A higher); McNemar p < 0.05 in 0 of 2 seed pairs" in row
     alone = next(line for line in table.splitlines() if line.startswith("| mynet16-aug-only |"))
     assert "| crop_padding 2, flip yes |" in alone and "-4.00 (n=1)" in alone  # vs the full recipe, seed 60146
+    assert "one seed pair: no interval; McNemar p < 0.05 in 0 of 1 seed pairs" in alone
+    # what one seed pair's difference means: each reference's sd over seeds (2 points apart: sd 1.41)
+    assert ("How far one seed moves: final val accuracy of mynet16-improved sd 1.41 points (n=2), of mynet16-lr1e-3 "
+            "sd 1.41 points (n=2), their paired difference sd 0.00 points (n=2 seed pairs).") in table
 
 
 def test_overfitting_is_said_only_where_the_rule_holds():

@@ -222,9 +222,9 @@ def verdict(cmp):
         return "no seed in common: no paired comparison"
     if stats.holds(d) is None:
         return f"one seed pair: no interval{mc}"
+    p = "" if d["p"] is None else f"; paired t p = {d['p']:.3g}"  # None: every pair differs by the same amount
     if stats.holds(d):
-        return f"holds at 95% ({'A' if d['mean'] > 0 else 'B'} higher; paired t p = {d['p']:.3g}){mc}"
-    p = "" if d["p"] is None else f"; paired t p = {d['p']:.3g}"
+        return f"holds at 95% ({'A' if d['mean'] > 0 else 'B'} higher{p}){mc}"
     return f"not shown at 95% (the interval includes 0{p}){mc}"
 
 
@@ -290,8 +290,8 @@ def ablation_table(configs):
     rows = []
     for c in ablation_configs(configs):
         vs = [compare(c, ref[0]) if ref else None for ref in (full, study)]
-        cells = ["-" if v is None or v["diff"] is None else f"{_points(v['diff'])}; McNemar {_mcnemar_cell(v)}"
-                 for v in vs]
+        cells = ["-" if v is None or v["diff"] is None else
+                 f"{_points(v['diff'])}; McNemar {_mcnemar_cell(v)}; {verdict(v)}" for v in vs]
         removed = [k for k in recipes.KNOBS if c["params"][k] != recipes.IMPROVED[k]]
         rows.append(f"| {c['name']} | {_knobs(recipes.changes(c['params']))} | "
                     f"{', '.join(removed)} | {_acc(summarize(c, 'val_acc'))} | {cells[0]} | {cells[1]} |")
@@ -303,7 +303,22 @@ def ablation_table(configs):
             f"study recipe: {study[0]['name'] if study else '(no run)'}.\n\n"
             "| configuration | recipe knobs set (vs the study's) | knobs that differ from the full recipe | "
             "final val acc | vs the full recipe | vs the study recipe |\n|---|---|---|---:|---|---|\n"
-            + "\n".join(rows) + "\n")
+            + "\n".join(rows) + "\n" + seed_noise(full, study))
+
+
+def _sd_points(s):
+    return "no sd" if s["sd"] is None else f"sd {100 * s['sd']:.2f} points"
+
+
+def seed_noise(full, study):
+    """What a difference of one seed pair means: how far the reference recipes move from seed to seed."""
+    if not (full and study):
+        return ""
+    a, b, d = summarize(full[0], "val_acc"), summarize(study[0], "val_acc"), compare(full[0], study[0])["diff"]
+    gap = "" if d is None else f", their paired difference {_sd_points(d)} (n={d['n']} seed pairs)"
+    return (f"\nHow far one seed moves: final val accuracy of {full[0]['name']} {_sd_points(a)} (n={a['n']}), "
+            f"of {study[0]['name']} {_sd_points(b)} (n={b['n']}){gap}. A McNemar p speaks to these two trained "
+            "models on these val images, not to what another seed would give.\n")
 
 
 def overfits(run):
