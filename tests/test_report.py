@@ -94,6 +94,10 @@ def test_paired_comparison_and_mcnemar_on_known_numbers():
     # only A right: images 9, 10, 11; only B right: image 19 -> exact two-sided p = 2 * 5/16 = 0.625
     assert (s, m["a_only"], m["b_only"]) == (60146, 3, 1) and m["p"] == pytest.approx(0.625)
     assert report.verdict(cmp).startswith("holds at 95% (A higher")
+    # the aims: a mean of 65% (62.67% here: not met), a gain interval above +5 points (8.52 to 13.48: met)
+    goals = report.goals(report.configurations(study + improved))
+    assert "- Mean val accuracy of mynet16-improved: 62.67% [" in goals and "; aim 65%: not met (" in goals
+    assert "- Paired gain over mynet16-lr1e-3: +11.00 [+8.52, +13.48] (n=3) points; aim: the interval above +5: met." in goals
     flat = report.compare(report.configurations(seeds("a", [0.5, 0.6]))[0],
                           report.configurations(seeds("b", [0.6, 0.5]))[0])
     assert report.verdict(flat).startswith("not shown at 95%")

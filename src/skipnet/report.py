@@ -260,7 +260,8 @@ def goals(configs):
     for c in find(configs, IMPROVED):
         acc = summarize(c, "val_acc")
         lines.append(f"- Mean val accuracy of {c['name']}: {_acc(acc)}; aim {100 * AIM_MEAN:g}%: "
-                     f"{'met' if acc['mean'] >= AIM_MEAN else 'not met'}.")
+                     f"{'met' if acc['mean'] >= AIM_MEAN else 'not met'} (every setting tried: "
+                     "reports/study.md, \"Tuning runs\").")
         for b in find(configs, MYNET16):
             d = compare(c, b)["diff"]
             if d is None:
