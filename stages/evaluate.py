@@ -1,7 +1,8 @@
-"""evaluate: detail metrics (per class, confusion matrix, model, speed, data), per-epoch table, per-image
-predictions and plots from the trained model.
+"""evaluate: the headline (metrics/headline.json, git-tracked: `dvc metrics diff main <branch>` needs no
+pull), detail metrics (per class, confusion matrix, model, speed, data), per-epoch table, per-image
+predictions and plots, all from the train stage's one evaluation of the final model.
 
-The headline metrics come from the train stage (dvclive/metrics.json); these stay one command away:
+The detail stays one command away:
     dvc metrics show metrics/classes.json metrics/run.json metrics/data.json
 metrics/predictions.csv holds the predicted class of every val image (by file name), so that two runs
 scored on the same images can be compared image by image (a paired test).
@@ -20,6 +21,7 @@ MODEL = "models/model.pt"
 TRAIN_LOG = "models/train_log.json"
 SELECTION_STATS = "data/selection.json"
 OUT = {
+    "headline": "metrics/headline.json",
     "classes": "metrics/classes.json",
     "run": "metrics/run.json",
     "predictions": "metrics/predictions.csv",

@@ -53,6 +53,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def committed(path):
+    """A file as committed at HEAD: tests never read the working copy's params.yaml or dvc.lock, which
+    `dvc exp run -S` rewrites (the README's quick start does)."""
+    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True,
+                          check=True).stdout
+
+
+MAIN_PARAMS = yaml.safe_load(committed("params.yaml"))
+
+
 def set_params(repo, **dotted):
     """Edit params.yaml: set_params(repo, lr=0.01, **{"datasets.sample.train_per_class": 20})."""
     path = Path(repo) / "params.yaml"
@@ -67,13 +77,15 @@ def set_params(repo, **dotted):
 
 
 def copy_repo(dest):
-    """The repo's tracked and untracked-not-ignored files, as a fresh git repo with one commit."""
+    """The repo's code (tracked and untracked-not-ignored files) with the committed params.yaml and no
+    pipeline outputs, as a fresh git repo with one commit."""
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                            text=True, check=True).stdout.split()
     for rel in files:
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(REPO / rel, dest / rel)
+    (dest / "params.yaml").write_text(committed("params.yaml"))  # not an experiment's, applied to the workspace
     for stale in ("dvc.lock", "metrics", "plots", "dvclive", "reports"):  # outputs of the developer's own runs
         target = dest / stale
         if target.is_dir():
@@ -94,12 +106,18 @@ def repo(tmp_path):
 QUICK_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40"]
 
 
-def readme_command(prefix):
-    """The README's own command line starting with `prefix`, so the README cannot drift from what is tested."""
+def readme_line(prefix):
+    """The README's own command line starting with `prefix` (its comment cut), so the README cannot drift
+    from what is tested."""
     for line in (REPO / "README.md").read_text().splitlines():
         if line.strip().startswith(prefix):
-            return shlex.split(line.strip().split("  #")[0])
+            return line.strip().split("  #")[0].strip()
     raise AssertionError(f"README has no command starting with {prefix!r}")
+
+
+def readme_command(prefix):
+    """The first command (up to any `&&`) of the README's line starting with `prefix`, as argv."""
+    return shlex.split(readme_line(prefix).split(" && ")[0])
 
 
 def readme_sharing():

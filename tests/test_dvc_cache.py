@@ -13,7 +13,8 @@ from conftest import SLOWER, env, readme_sharing, sh
 from skipnet import live
 
 def metrics(repo):
-    return json.loads((repo / "dvclive/metrics.json").read_text())
+    """The headline (git-tracked) and DVCLive's progress (cached)."""
+    return [json.loads((repo / path).read_text()) for path in ("metrics/headline.json", "dvclive/metrics.json")]
 
 
 def epochs_table(repo):

@@ -1,5 +1,6 @@
 """The training engine: determinism, precision, checkpoints, DDP on two CPU processes (resume after SIGKILL:
 test_dvc_cache.py, through `dvc exp run`)."""
+import copy
 import json
 import math
 import shutil
@@ -9,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, copy_repo, free_port, set_params, sh
+from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params, sh
 from skipnet import engine, recipes
 from skipnet import precision as precisions
 
@@ -17,7 +18,7 @@ TIMING = ("seconds", "images_per_s")
 
 
 def params(**overrides):
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p = copy.deepcopy(MAIN_PARAMS)
     p.update({"dataset": "sample", "depth": 1, "epochs": 4, "batch_size": 64, **overrides})
     return p
 
@@ -166,7 +167,8 @@ def test_train_stage_under_torchrun_writes_once_from_rank_0(tiny_sample, tmp_pat
     assert out.count("epoch 1/1:") == 1  # only rank 0 logs
     log = json.loads((repo / "models/train_log.json").read_text())
     assert log["world_size"] == 2
-    assert json.loads((repo / "dvclive/metrics.json").read_text())["val_acc"] > 0  # DVCLive on rank 0 only
+    progress = json.loads((repo / "dvclive/metrics.json").read_text())  # DVCLive on rank 0 only
+    assert progress == {"step": 1}
     assert (repo / "dvclive/plots/metrics/val_acc.tsv").read_text().count("\n") == 2
     assert sorted(p.name for p in (repo / "models").iterdir()) == ["model.pt", "resume", "train_log.json"]
     assert list((repo / "models/resume").iterdir()) == []

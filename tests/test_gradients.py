@@ -1,9 +1,8 @@
 """Gradient-flow evidence: per-stage norms, and what skip connections do to them."""
+import copy
 import math
 
-import yaml
-
-from conftest import REPO
+from conftest import MAIN_PARAMS
 from skipnet import engine
 
 STAGES = {"stem", "c64", "c128", "c256", "fc"}
@@ -17,7 +16,7 @@ def imbalance(history, first=3):
 def run(tiny_sample, skip):
     """The gradient norms of one epoch of MyNet-16 (3 steps), through the engine's own epoch step."""
     train, val = tiny_sample
-    p = yaml.safe_load((REPO / "params.yaml").read_text())
+    p = copy.deepcopy(MAIN_PARAMS)
     p.update(dataset="sample", depth=16, epochs=1, batch_size=32, display_interval=1, skip_connections=skip)
     setup = engine.setup(p, train, val, log=lambda *_: None)
     history = {"running_loss": [], "grad_norms": []}

@@ -4,9 +4,9 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import REPO, set_params, sh
+from conftest import MAIN_PARAMS, REPO, committed, set_params, sh
 from skipnet import recipes
-from skipnet.params import ParamError, load, validate
+from skipnet.params import ParamError, validate
 
 BAD = [
     ("lr", -0.001),
@@ -32,13 +32,13 @@ BAD = [
 
 
 def test_shipped_params_are_valid():
-    params = load(REPO / "params.yaml")
+    params = validate(copy.deepcopy(MAIN_PARAMS))
     assert params["dataset"] == "coco" and params["lr"] == 0.001 and params["seed"] == 60146
 
 
 def test_main_params_are_the_study():
     """The study's recipe and setting: Adam at a constant 1e-3, no augmentation, 20 epochs of 128, MyNet-16."""
-    params = load(REPO / "params.yaml")
+    params = validate(copy.deepcopy(MAIN_PARAMS))
     assert {k: params[k] for k in recipes.KNOBS} == recipes.STUDY
     assert recipes.STUDY == {"optimizer": "adam", "weight_decay": 0.0, "label_smoothing": 0.0,
                              "lr_schedule": "constant", "warmup_epochs": 0, "crop_padding": 0, "flip": False}
@@ -48,7 +48,7 @@ def test_main_params_are_the_study():
 
 
 def test_bad_knob_message_is_one_line_naming_key_and_value():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = copy.deepcopy(MAIN_PARAMS)
     params["lr_schedule"] = "step"
     with pytest.raises(ParamError) as err:
         validate(params)
@@ -57,7 +57,7 @@ def test_bad_knob_message_is_one_line_naming_key_and_value():
 
 @pytest.mark.parametrize("key,value", BAD)
 def test_bad_value_names_the_key(key, value):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = copy.deepcopy(MAIN_PARAMS)
     node = params
     *parents, leaf = key.split(".")
     for p in parents:
@@ -70,7 +70,7 @@ def test_bad_value_names_the_key(key, value):
 
 
 def test_unknown_and_missing_keys():
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = copy.deepcopy(MAIN_PARAMS)
     unknown = dict(params, learning_rate=0.1)
     with pytest.raises(ParamError, match="learning_rate"):
         validate(unknown)
@@ -110,13 +110,13 @@ def test_committed_pipeline_outputs_come_from_params_yaml():
     """main must not show one run's numbers under other params: a committed dvc.lock records exactly
     params.yaml, and without a committed dvc.lock no pipeline metrics or plots are committed."""
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = copy.deepcopy(MAIN_PARAMS)
     if "dvc.lock" not in tracked:
         outputs = [f for f in tracked if f.startswith(("metrics/", "dvclive/")) or
                    (f.startswith("plots/") and f != "plots/.gitignore")]
         assert outputs == [], f"pipeline outputs committed without the dvc.lock that made them: {outputs}"
         return
-    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    lock = yaml.safe_load(committed("dvc.lock"))
     for name, stage in lock["stages"].items():
         for key, value in stage.get("params", {}).get("params.yaml", {}).items():
             assert value == _lookup(params, key), f"dvc.lock stage {name}: {key} = {value!r}, params.yaml differs"

@@ -33,13 +33,21 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     assert set((repo / "dvclive/.gitignore").read_text().split()) == {"/metrics.json", "/plots"}  # DVC caches both
     chosen, reason = precision.resolve("auto", torch.device("cpu"))
     assert f"precision: {chosen} ({reason})" in out
-    headline = json.loads((repo / "dvclive/metrics.json").read_text())
-    assert set(headline) == {"train_loss", "val_loss", "val_acc", "step"} and headline["step"] == 4
-    assert headline["val_acc"] >= 0.6, headline
+    progress = json.loads((repo / "dvclive/metrics.json").read_text())
+    assert progress == {"step": 4}
+    headline = json.loads((repo / "metrics/headline.json").read_text())
+    assert set(headline) == {"train_loss", "val_loss", "val_acc"} and headline["val_acc"] >= 0.6, headline
     epochs = json.loads((repo / "models/train_log.json").read_text())["epochs"]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"], epochs
+    assert headline == {"train_loss": epochs[-1]["train_loss"], "val_loss": epochs[-1]["val_loss"],
+                        "val_acc": epochs[-1]["val_accuracy"]}
+    # one evaluation per model: the headline, the live progress, the predictions and the confusion matrix agree exactly
+    predictions = (repo / "metrics/predictions.csv").read_text().splitlines()[1:]
+    correct = sum(line.split(",")[1] == line.split(",")[2] for line in predictions)
     scores = json.loads((repo / "metrics/classes.json").read_text())
-    assert scores["accuracy"] == pytest.approx(headline["val_acc"], abs=0.01)  # evaluate agrees with training
+    assert len(predictions) == 5 * 40
+    assert headline["val_acc"] == scores["accuracy"] == correct / len(predictions)
+    assert sum(scores["confusion_matrix"][i][i] for i in range(5)) == correct
     assert set(scores["per_class"]) == {"boat", "cake", "couch", "dog", "motorcycle"}
     assert sum(map(sum, scores["confusion_matrix"])) == 5 * 40
     details = json.loads((repo / "metrics/run.json").read_text())
@@ -66,8 +74,9 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     exps = find(show, lambda d: isinstance(d.get("params"), dict)
                 and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001)
     assert exps, "dvc exp show lists no experiment with lr=0.0001"
-    assert set(exps[0]["metrics"]) == {"dvclive/metrics.json"}  # the headline only; detail files are not metrics
-    assert {"train_loss", "val_loss", "val_acc"} <= set(exps[0]["metrics"]["dvclive/metrics.json"]["data"])
+    # the headline and the progress; detail files are not metrics
+    assert set(exps[0]["metrics"]) == {"metrics/headline.json", "dvclive/metrics.json"}
+    assert set(exps[0]["metrics"]["metrics/headline.json"]["data"]) == {"train_loss", "val_loss", "val_acc"}
     table = sh("COLUMNS=120 " + shlex.join(readme_command("dvc exp show --only-changed")) + " --no-pager",
                cwd=repo).stdout
     assert "…" not in table, table
@@ -77,9 +86,11 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
 
     sh("dvc exp apply slower && git add -A && git commit -qm lr1e-4", cwd=repo)
     diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
-    assert list(diff) == ["dvclive/metrics.json"] and {"train_loss", "val_loss", "val_acc"} <= set(diff[list(diff)[0]])
+    assert set(diff["metrics/headline.json"]) == {"train_loss", "val_loss", "val_acc"}
     detail = json.loads(sh(["dvc", "metrics", "show", "--json", "metrics/classes.json"], cwd=repo).stdout)
-    assert detail[""]["data"]["metrics/classes.json"]["data"]["per_class"]["boat"]["recall"] >= 0
+    shown = detail[""]["data"]["metrics/classes.json"]["data"]
+    boat = shown["confusion_matrix"][0]
+    assert shown["per_class"]["boat"]["recall"] == pytest.approx(boat[0] / sum(boat))
     params_diff = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
     assert (params_diff["params.yaml"]["lr"]["old"], params_diff["params.yaml"]["lr"]["new"]) == (0.001, 0.0001)
     assert (params_diff["params.yaml"]["epochs"]["old"], params_diff["params.yaml"]["epochs"]["new"]) == (4, 2)

@@ -8,12 +8,12 @@ import shutil
 import pytest
 import yaml
 
-from conftest import BOAT_DOG, REPO, sh
+from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
 from skipnet import recipes, records, report
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
         "-S", "depth=1", "-S", "epochs=2", "-S", "display_interval=1"]
-MAIN = yaml.safe_load((REPO / "params.yaml").read_text())
+MAIN = MAIN_PARAMS
 
 # Runs a script as a lent GPU machine would: dvc and dvclive are not installed there (pycocotools travels
 # with the call as a wheel: README, "Without DVC").
@@ -268,10 +268,11 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     """The same tiny configuration on real photographs, once by `dvc exp run` (boat_dog_repo) and once by the
     DVC-free runner with dvc and dvclive unimportable: the same images in the same order, the same per-epoch
     metrics and the same prediction for every val image."""
+    (tmp_path / "params.yaml").write_text(committed("params.yaml"))  # main's, not the working copy's
     argv = [str(REPO / "stages/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
             "-S", "classes=[boat,dog]", "-S", "datasets.folder.train_per_class=200",
             "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64",
-            "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
+            "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
     out = sh(["python", "-c", WITHOUT_DVC, *argv], cwd=REPO).stdout
     for stage in ("download", "select_images", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out

@@ -149,14 +149,14 @@ def fingerprint(params, precision, train_path):
 
 
 def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
-    """(mean loss, accuracy, logits) over a whole split, in eval mode."""
+    """(mean loss, accuracy, logits) over a whole split, in eval mode; accuracy is correct / n exactly."""
     model.eval()
     with torch.no_grad(), autocast:
         logits = torch.cat([model(normalize(x_uint8[i:i + batch_size], channels_last)).float()
                             for i in range(0, len(y), batch_size)])
     model.train()
     loss = F.cross_entropy(logits, y).item()
-    return loss, (logits.argmax(1) == y).float().mean().item(), logits
+    return loss, int((logits.argmax(1) == y).sum()) / len(y), logits
 
 
 def load_checkpoint(path, want_fingerprint, log):
@@ -328,11 +328,14 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     net = wrap(run, params)
     for epoch in range(start_epoch, params["epochs"]):
         trained, step = train_one_epoch(run, net, params, epoch, step, history)
-        val_loss, val_acc, _ = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
+        val_loss, val_acc, logits = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
         record = {"epoch": epoch + 1, "train_loss": trained["train_loss"], "train_accuracy": trained["train_accuracy"],
                   "val_loss": val_loss, "val_accuracy": val_acc, "lr": trained["lr"],
                   "seconds": trained["seconds"], "images_per_s": trained["images_per_s"]}
         history["epochs"].append(record)
+        if epoch + 1 == params["epochs"]:  # the one evaluation of the final model: the evaluate stage reports it
+            history["val_predicted"] = logits.argmax(1).tolist()
+            history["val_probs"] = logits.softmax(1).tolist()
         log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
             f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
         if run.rank == 0:

@@ -1,8 +1,8 @@
-"""The evaluate stage: per-class scores, confusion matrix, model and speed details, and the figures.
+"""The evaluate stage: the headline, per-class scores, confusion matrix, model and speed details, and the figures.
 
-The headline numbers (final train loss, val loss, val accuracy) are the train stage's, logged by
-DVCLive; this stage recomputes val loss and accuracy with the saved model (they must agree) and
-writes the detail that stays one command away: `dvc metrics show metrics/classes.json`.
+One evaluation per model: every number here comes from the train stage's pass over val with the final
+model (its last epoch, on the training device, in the training precision), kept in the train log: the
+headline's val accuracy is the accuracy of the predictions written here, exactly.
 """
 import csv
 import json
@@ -11,9 +11,7 @@ import math
 import numpy as np
 
 from . import plots, recipes, records
-from . import precision as precisions
-from .engine import evaluate as run_model
-from .engine import to_device_tensors
+from .errors import SkipnetError
 from .files import atomic_path, atomic_write_text
 from .models import load_model_file, model_summary
 from .prepare import train_and_eval_splits
@@ -53,16 +51,17 @@ def write_csv(path, fieldnames, rows):
         writer.writerows(rows)
 
 
-def class_metrics(model, images, labels, classes, precision):
-    """(val loss, accuracy, per-class scores, confusion matrix) of `model` on a split, and its
-    class probabilities per image."""
-    x, y = to_device_tensors(images, labels, next(model.parameters()).device)
-    val_loss, accuracy, logits = run_model(model, x, y, 512, precisions.autocast(x.device.type, precision),
-                                           channels_last=False)
-    probs = logits.softmax(1).cpu().numpy()
-    matrix = confusion_matrix(labels, probs.argmax(1), len(classes))
-    return {"accuracy": accuracy, "val_loss": val_loss, "per_class": per_class_scores(matrix, classes),
-            "confusion_matrix": matrix.tolist()}, probs
+def class_metrics(history, labels, classes):
+    """(scores: accuracy, val loss, per-class scores, confusion matrix; predicted class per image) from the
+    train log's evaluation of the final model."""
+    predicted = np.asarray(history.get("val_predicted", []), dtype=np.int64)
+    if len(predicted) != len(labels):
+        raise SkipnetError(f"the train log scores {len(predicted)} val images, the data has {len(labels)}: "
+                           f"rerun the train stage (dvc repro)")
+    matrix = confusion_matrix(labels, predicted, len(classes))
+    last = history["epochs"][-1]
+    return {"accuracy": last["val_accuracy"], "val_loss": last["val_loss"], "per_class": per_class_scores(matrix, classes),
+            "confusion_matrix": matrix.tolist()}, predicted
 
 
 def run_details(model, params, history, epochs):
@@ -81,8 +80,9 @@ def run(params, model_path, train_path, val_path, history, eval_names, out):
     epochs = history["epochs"]
     _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
     model, _ = load_model_file(model_path)
-    scores, probs = class_metrics(model, images, labels, classes, history["precision"])
-    predicted = probs.argmax(1)
+    scores, predicted = class_metrics(history, labels, classes)
+    probs = np.asarray(history["val_probs"])
+    atomic_write_text(out["headline"], json.dumps(records.headline(epochs), indent=2) + "\n")
     atomic_write_text(out["classes"], json.dumps(scores, indent=2) + "\n")
     write_csv(out["predictions"], ["image", "label", "predicted"],
               [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])

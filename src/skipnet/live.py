@@ -1,16 +1,16 @@
 """Per-epoch metrics through DVCLive as each epoch ends, so `dvc exp show` and the VS Code extension see a run live.
 
-dvc.yaml declares what DVCLive writes (dvclive/metrics.json as the headline metrics, dvclive/plots
-as a cached output); DVCLive is told not to write a dvc.yaml of its own, nor to save experiments itself.
-The summary keeps only the headline (train_loss, val_loss, val_acc and the step, i.e. the epoch)
-so that `dvc exp show` fits a terminal; every series is in dvclive/plots/metrics/<name>.tsv.
+dvc.yaml declares what DVCLive writes (dvclive/metrics.json as metrics, dvclive/plots as a cached
+output); DVCLive is told not to write a dvc.yaml of its own, nor to save experiments itself. The summary
+is progress only, `step` (epochs done), so that `dvc exp show` fits a terminal and names no metric twice:
+the headline (train_loss, val_loss, val_acc) is the evaluate stage's git-tracked metrics/headline.json.
+Every series, growing as each epoch ends, is in dvclive/plots/metrics/<name>.tsv (`dvc plots show`).
 """
 DIR = "dvclive"
 # DVCLive metric name -> key of an engine epoch record
 EPOCH_METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_acc": "val_accuracy",
                  "train_acc": "train_accuracy", "lr": "lr", "images_per_s": "images_per_s",
                  "epoch_seconds": "seconds"}
-HEADLINE = ("train_loss", "val_loss", "val_acc")
 
 
 class EpochLog:
@@ -26,8 +26,7 @@ class EpochLog:
         self.live.step = record["epoch"]
         for name, key in EPOCH_METRICS.items():
             self.live.log_metric(name, record[key])
-        for name in set(EPOCH_METRICS) - set(HEADLINE):
-            self.live.summary.pop(name)
+        self.live.summary = {}  # DVCLive adds the step
         self.live.next_step()
 
 

@@ -53,7 +53,7 @@ def _csv_strings(text):
 
 
 def headline(epochs):
-    """The numbers Table 1 reports, from the last epoch (what DVCLive's summary holds)."""
+    """The headline (metrics/headline.json, Table 1): final train loss, and val loss and accuracy of the final model."""
     last = epochs[-1]
     return {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "val_acc": last["val_accuracy"]}
 
