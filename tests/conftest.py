@@ -120,9 +120,9 @@ def readme_command(prefix):
     return shlex.split(readme_line(prefix).split(" && ")[0])
 
 
-def readme_sharing():
-    """The command lines of the README's sharing block (the code block after `<!-- sharing -->`)."""
-    text = (REPO / "README.md").read_text().split("<!-- sharing -->\n", 1)[1]
+def readme_block(marker):
+    """The command lines of the README code block after `<!-- marker -->` (comments cut)."""
+    text = (REPO / "README.md").read_text().split(f"<!-- {marker} -->\n", 1)[1]
     block = text.split("```bash\n", 1)[1].split("```", 1)[0]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
@@ -143,7 +143,7 @@ def quick_start(tmp_path_factory):
     out = sh(readme_command("dvc exp run -S dataset=sample") + QUICK_OVERRIDES, cwd=repo).stdout
     sh("git add -A && git commit -qm 'quick start'", cwd=repo)
     # before the experiment: DVC pushes an experiment's data to the remote named in the experiment's own commit
-    sh(readme_sharing()[0].replace("$STORAGE", str(root / "dvc-storage")), cwd=repo)
+    sh(readme_block("sharing")[0].replace("$STORAGE", str(root / "dvc-storage")), cwd=repo)
     sh(["dvc", "exp", "run", "-n", "slower", *SLOWER], cwd=repo)
     sh("git checkout -q -- . && dvc checkout -q", cwd=repo)
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=repo).stdout

@@ -1,15 +1,18 @@
 """DVC never retrains what it has already seen (the run-cache), a killed run still resumes, and a team shares
 results through a real DVC remote and a real git remote (a local folder and a bare repo, in a temp dir)."""
 import csv
+import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
 
 import torch
+import yaml
 
-from conftest import SLOWER, env, readme_sharing, sh
+from conftest import SLOWER, env, readme_block, sh
 from skipnet import live
 
 def metrics(repo):
@@ -85,7 +88,7 @@ def test_run_cache_here_and_for_a_teammate_through_real_remotes(trained_repo, tm
     branch = sh(["git", "branch", "--show-current"], cwd=repo).stdout.strip()
     sh(["git", "init", "-q", "--bare", "-b", branch, str(origin)], cwd=tmp_path)
     sh(["git", "remote", "add", "origin", str(origin)], cwd=repo)
-    steps = readme_sharing()
+    steps = readme_block("sharing")
     assert len(steps) == 6, steps
     for step in steps[1:]:
         step = step.replace("$ORIGIN", str(origin)).replace("$EXP", "slower")
@@ -106,3 +109,19 @@ def test_run_cache_here_and_for_a_teammate_through_real_remotes(trained_repo, tm
     out = sh(["dvc", "exp", "run", *SLOWER], cwd=clone).stdout
     assert "Stage 'train' is cached - skipping run, checking out outputs" in out, out
     assert "epoch 1/" not in out
+
+    # the pushed experiment's model: a registry version (README, "Use the model"), fetched by name into an empty
+    # folder, then asked about photographs
+    register, get, predict = [s.replace("$ORIGIN", str(origin)).replace("$EXP", "slower") for s in readme_block("artifact")]
+    sh(register, cwd=repo)
+    fresh, photos = tmp_path / "fresh", tmp_path / "my_photos"
+    fresh.mkdir()
+    photos.mkdir()
+    sh(get, cwd=fresh)
+    lock = yaml.safe_load(sh(["git", "show", "slower:dvc.lock"], cwd=repo).stdout)
+    [model_out] = [o for o in lock["stages"]["train"]["outs"] if o["path"] == "models/model.pt"]
+    assert hashlib.md5((fresh / "model.pt").read_bytes()).hexdigest() == model_out["md5"]
+    for jpg in sorted((clone / "data/images").rglob("*.jpg"))[:3]:
+        shutil.copy(jpg, photos / jpg.name)
+    shown = sh(predict.replace("model.pt", str(fresh / "model.pt")).replace("my_photos/", str(photos)), cwd=clone).stdout
+    assert shown.count(str(photos)) == 3, shown  # one row per photograph, exit 0

@@ -87,10 +87,22 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     sh("dvc exp apply slower && git add -A && git commit -qm lr1e-4", cwd=repo)
     diff = json.loads(sh(["dvc", "metrics", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
     assert set(diff["metrics/headline.json"]) == {"train_loss", "val_loss", "val_acc"}
+    # a teammate's fresh clone, no `dvc pull`: the headline of both branches is in git
+    clone = repo.parent / "teammate"
+    sh(["git", "clone", "-q", str(repo), str(clone)], cwd=repo.parent)
+    branch = sh(["git", "branch", "--show-current"], cwd=clone).stdout.strip()
+    sh(["git", "branch", "quick", "HEAD~1"], cwd=clone)
+    assert not (clone / ".dvc/cache").exists()
+    diff = json.loads(sh(["dvc", "metrics", "diff", "quick", branch, "--json"], cwd=clone).stdout)["metrics/headline.json"]
+    headline = json.loads((repo / "metrics/headline.json").read_text())
+    assert {k: v["new"] for k, v in diff.items()} == headline and all(v["old"] != v["new"] for v in diff.values())
+    shown = json.loads(sh(["dvc", "metrics", "show", "-a", "--json"], cwd=clone).stdout)
+    assert {rev: set(d["data"]["metrics/headline.json"]["data"]) for rev, d in shown.items()} == \
+        {"quick": {"train_loss", "val_loss", "val_acc"}, branch: {"train_loss", "val_loss", "val_acc"}}
     detail = json.loads(sh(["dvc", "metrics", "show", "--json", "metrics/classes.json"], cwd=repo).stdout)
     shown = detail[""]["data"]["metrics/classes.json"]["data"]
-    boat = shown["confusion_matrix"][0]
-    assert shown["per_class"]["boat"]["recall"] == pytest.approx(boat[0] / sum(boat))
+    boat = json.loads((repo / "metrics/classes.json").read_text())["confusion_matrix"][0]
+    assert shown["per_class"]["boat"]["recall"] == pytest.approx(boat[0] / sum(boat))  # recall: row 0's diagonal share
     params_diff = json.loads(sh(["dvc", "params", "diff", "HEAD~1", "--json"], cwd=repo).stdout)
     assert (params_diff["params.yaml"]["lr"]["old"], params_diff["params.yaml"]["lr"]["new"]) == (0.001, 0.0001)
     assert (params_diff["params.yaml"]["epochs"]["old"], params_diff["params.yaml"]["epochs"]["new"]) == (4, 2)
