@@ -29,7 +29,8 @@ def main():
     args = ap.parse_args()
     try:
         model, config = load_model_file(args.model)
-        if args.expect_classes and args.expect_classes.split(",") != config["classes"]:
+        expected = [c.strip() for c in args.expect_classes.split(",")] if args.expect_classes else None
+        if expected and expected != config["classes"]:
             raise SkipnetError(f"{args.model} predicts {','.join(config['classes'])}, not {args.expect_classes}: "
                                f"pick its model with --model")
         if args.top < 1:
@@ -45,7 +46,7 @@ def main():
         print(json.dumps({"model": args.model, "classes": config["classes"],
                           "predictions": [{"path": str(f), "top": [{"class": c, "probability": p} for c, p in t]}
                                           for f, t in zip(good, tops)],
-                          "errors": [{"path": p, "error": e} for p, e in problems]}, indent=2))
+                          "errors": [{"path": p, "error": e} for p, e in problems]}, indent=2, allow_nan=False))
     elif good:
         print(predict.table(good, tops))
     for path, error in problems:

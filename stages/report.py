@@ -2,8 +2,11 @@
 
 Add finished experiments to the records first (`python stages/record.py EXP ...`); a hand-written
 reports/notes.md (measured explanations) is appended when present, and the README's Table 1 block
-(between `<!-- table1 -->` and `<!-- /table1 -->`) is rewritten from the same records.
+(between `<!-- table1 -->` and `<!-- /table1 -->`) is rewritten from the same records. A bad record (torn
+run.json, a missing CSV, a value of the wrong type) is skipped with one line on stderr naming its file;
+the rest are reported.
 """
+import sys
 from pathlib import Path
 
 from skipnet import records, report
@@ -18,9 +21,12 @@ def add_args(parser):
 
 
 def main(params, args):
-    runs = records.load_all(args.runs)
+    skipped = []
+    runs = records.load_all(args.runs, skipped)
+    for reason in skipped:
+        print(f"skipped a bad record: {reason}", file=sys.stderr)
     notes = Path(args.out) / "notes.md"
-    path = report.write(runs, args.out, notes.read_text() if notes.exists() else None)
+    path = report.write(runs, args.out, notes.read_text() if notes.exists() else None, Path(args.runs).as_posix())
     print(f"wrote {path} ({len(runs)} runs)")
     if Path(args.readme).exists() and report.update_readme(args.readme, runs):
         print(f"updated Table 1 in {args.readme}")

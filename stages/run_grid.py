@@ -171,12 +171,13 @@ def main():
         sets = dict(parse_set(s) for s in args.sets)
         base = apply(yaml.safe_load(Path(args.params).read_text()), {"dataset": "folder", "datasets.folder.root": args.data})
         for name, params, (grid_name, seed) in plan(groups, args.runs, args.seeds, base, sets):
-            command = shlex.join(["python", "stages/run_grid.py", "--data", args.data, "--runs", grid_name,
+            command = shlex.join(["python", "stages/run_grid.py", "--data", records.repo_relative(args.data),
+                                  "--runs", grid_name,
                                   *([f"--seeds={seed}"] if seed != base["seed"] else []),
                                   *[w for s in args.sets for w in ("-S", s)],
                                   *(["--params", args.params] if args.params != "params.yaml" else [])])
             t0 = time.time()
-            folder = run_one(name, params, Path(args.work), args.out, command)
+            folder = run_one(name, params, Path(args.work).absolute(), args.out, command)  # the stages chdir there
             print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
     except SkipnetError as e:
         print(f"error: {e}", file=sys.stderr)

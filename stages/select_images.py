@@ -7,7 +7,7 @@ import json
 
 from skipnet import download, select
 from skipnet.cli import run_stage
-from skipnet.files import atomic_write_text
+from skipnet.files import atomic_write_json
 from skipnet.params import dataset_settings
 
 SOURCE_DIR = "data/source"
@@ -22,7 +22,7 @@ def main(params, args):
                                 settings["val_per_class"], params["seed"],
                                 select.image_locator(params, SOURCE_DIR), f"datasets.{params['dataset']}")
     select.write_manifest(rows, MANIFEST)
-    atomic_write_text(SELECTION_STATS, json.dumps(stats, indent=2) + "\n")
+    atomic_write_json(SELECTION_STATS, stats)
     print(f"selected {len(rows)} images: {json.dumps(stats['eligible_per_class'])} eligible per class")
 
 

@@ -5,13 +5,20 @@ experiment's progress. A checkpoint every epoch, in models/resume/ under the run
 DVC output, so DVC's run-cache keeps this stage): a rerun after an interruption resumes from the last
 finished epoch; the checkpoint is removed when training ends. Under `torchrun --nproc_per_node=N` it
 trains with DistributedDataParallel; rank 0 writes every file.
+
+One train stage at a time per workspace (a lock in models/resume/): a second `dvc exp run` here would
+rewrite params.yaml under the first, so it stops at once; run several with `--queue` or `--temp`. Before
+the model is written, params.yaml must still hold the values this run trained with, else nothing is written.
 """
-import json
+import contextlib
+import fcntl
 import os
 
 from skipnet import engine, live
 from skipnet.cli import run_stage
-from skipnet.files import atomic_write_text
+from skipnet.errors import SkipnetError
+from skipnet.files import atomic_write_json
+from skipnet.params import load
 
 TRAIN_NPZ = "data/prepared/train.npz"
 VAL_NPZ = "data/prepared/val.npz"
@@ -20,12 +27,36 @@ RESUME_DIR = "models/resume"  # git-ignored; one checkpoint per unfinished run
 TRAIN_LOG = "models/train_log.json"
 
 
+def workspace_lock():
+    """An exclusive lock on this workspace's train stage (a file object: closing it, or the process ending, even
+    by SIGKILL, releases it)."""
+    os.makedirs(RESUME_DIR, exist_ok=True)
+    lock = open(os.path.join(RESUME_DIR, ".lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
+                           "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
+    return lock
+
+
+def params_unchanged(params, path):
+    """Raise unless params.yaml (at `path`) still holds the training values this run started with."""
+    now = load(path)
+    changed = [f"{k}: {params[k]!r} -> {now[k]!r}" for k in engine.TRAINING_KEYS if now[k] != params[k]]
+    if changed:
+        raise SkipnetError(f"{path} changed while this run trained ({'; '.join(changed)}): another experiment in "
+                           f"this workspace? Nothing written; rerun, one at a time or with --queue / --temp")
+
+
 def main(params, args):
     rank0 = int(os.environ.get("RANK", 0)) == 0
-    on_epoch = live.epoch_logger() if rank0 else None
-    _, history = engine.train(params, TRAIN_NPZ, VAL_NPZ, MODEL, RESUME_DIR, on_epoch=on_epoch)
-    if rank0:  # everything the engine measured: per-epoch metrics, running loss, gradient norms, device
-        atomic_write_text(TRAIN_LOG, json.dumps(history) + "\n")
+    with workspace_lock() if rank0 else contextlib.nullcontext():
+        on_epoch = live.epoch_logger() if rank0 else None
+        _, history = engine.train(params, TRAIN_NPZ, VAL_NPZ, MODEL, RESUME_DIR, on_epoch=on_epoch,
+                                  before_save=lambda: params_unchanged(params, args.params))
+        if rank0:  # everything the engine measured: per-epoch metrics, running loss, gradient norms, device
+            atomic_write_json(TRAIN_LOG, history, indent=None)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from . import coco, sample
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_text, under
 from .http import FetchError, download_resumable, make_pool
 from .errors import SkipnetError
 from .params import dataset_settings
@@ -65,6 +65,9 @@ def fetch_annotations_zip(base_url, md5, size, cache_dir, timeout_s):
 def extract_instances(zip_path, out_dir):
     """Extract only the instances JSONs, refusing members that would land outside `out_dir`."""
     out_dir = Path(out_dir)
+    if not zipfile.is_zipfile(zip_path):
+        raise SkipnetError(f"{zip_path} is not a zip archive (its size and md5 match params.yaml's coco.annotations_*, "
+                           f"so those name some other file): set them to COCO's annotations_trainval2017.zip")
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
             name = PurePosixPath(info.filename)
@@ -93,6 +96,7 @@ def index_folder(root, classes, out_dir):
             if not files:
                 raise SkipnetError(f"{class_dir} holds no images (.jpg, .jpeg or .png)")
             for path in files:
+                under(root, path.relative_to(root).as_posix(), "datasets.folder.root image")
                 try:
                     with Image.open(path) as img:
                         width, height = img.size

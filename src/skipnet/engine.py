@@ -22,6 +22,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from .errors import SkipnetError
 from .files import atomic_path
 from . import precision as precisions
 from .models import build_model, model_file
@@ -202,6 +203,9 @@ class Setup:
 def setup(params, train_path, val_path, log=print):
     """Device, data on it, model, optimizer, lr schedule and loss, from params."""
     device, rank, world = setup_device(params["deterministic"])
+    if params["batch_size"] % world or params["batch_size"] // world < 2:  # batch_size is global across ranks
+        raise SkipnetError(f"batch_size {params['batch_size']} does not split into batches of 2 or more over "
+                           f"{world} ranks: give a multiple of {world} of at least {2 * world}")
     precision, precision_reason = precisions.resolve(params["precision"], device)
     if rank == 0:
         log(f"precision: {precision} ({precision_reason}) on {device_name(device)}")
@@ -214,7 +218,7 @@ def setup(params, train_path, val_path, log=print):
     # channels_last: faster on CUDA and, measured, on CPU too (fp32 +7% to +12%, bf16 +6%)
     model = model.to(device, memory_format=torch.channels_last)
     optimizer = make_optimizer(model, params, device, precision)
-    batch = max(1, params["batch_size"] // world)  # batch_size is global across ranks
+    batch = params["batch_size"] // world
     steps_per_epoch = math.ceil(shard_size(len(labels), world) / batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
     return Setup(device, rank, world, precision, precision_reason, model, optimizer, scheduler,
@@ -231,6 +235,11 @@ def wrap(run, params):
     if params["compile"] and run.device.type == "cuda":
         net = torch.compile(net)
     return net
+
+
+def diverged(loss, epoch, step, lr):
+    return SkipnetError(f"training diverged: loss {loss} by epoch {epoch + 1}, step {step} (lr {lr:g}); stopped, "
+                        f"nothing written. Lower lr, or train in fp32 (precision: fp32)")
 
 
 def train_one_epoch(run, net, params, epoch, step, history):
@@ -270,6 +279,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
         seen += len(y)
         if step % params["display_interval"] == 0:
             avg = running.item() / n_running
+            if not math.isfinite(avg):
+                raise diverged(avg, epoch, step, last_lr)
             history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
             history["grad_norms"].append({"step": step, **grad_norms(run.groups)})
             bar.set_postfix(loss=f"{avg:.3f}")
@@ -280,6 +291,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
+    if not math.isfinite(loss_sum.item()):
+        raise diverged(loss_sum.item(), epoch, step, last_lr)
     return {"train_loss": loss_sum.item() / seen, "train_accuracy": correct.item() / seen, "lr": last_lr,
             "seconds": seconds, "images_per_s": seen * run.world / seconds}, step
 
@@ -307,14 +320,15 @@ def resume(run, path, log):
     return ckpt["history"], ckpt["epoch"], ckpt["step"]
 
 
-def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None):
+def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None, before_save=None):
     """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed).
 
     A checkpoint after every epoch, in checkpoint_dir under the run's fingerprint, lets a rerun of an
     interrupted run resume from its last finished epoch; it is removed once the model is saved.
     `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint is saved;
     after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
-    these calls has each epoch exactly once.
+    these calls has each epoch exactly once. `before_save()` runs on rank 0 before the model is written
+    (raising there writes nothing). A non-finite loss stops training with a SkipnetError.
     """
     run = setup(params, train_path, val_path, log)
     log = log if run.rank == 0 else (lambda *a, **k: None)
@@ -329,6 +343,8 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     for epoch in range(start_epoch, params["epochs"]):
         trained, step = train_one_epoch(run, net, params, epoch, step, history)
         val_loss, val_acc, logits = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
+        if not math.isfinite(val_loss):
+            raise diverged(val_loss, epoch, step, trained["lr"])
         record = {"epoch": epoch + 1, "train_loss": trained["train_loss"], "train_accuracy": trained["train_accuracy"],
                   "val_loss": val_loss, "val_accuracy": val_acc, "lr": trained["lr"],
                   "seconds": trained["seconds"], "images_per_s": trained["images_per_s"]}
@@ -344,8 +360,15 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
                    precision_reason=run.precision_reason)
     if run.rank == 0:
+        if before_save:
+            before_save()
         save_atomic(model_file(run.model, params, run.classes, run.precision), model_path)
         checkpoint.unlink(missing_ok=True)
+        others = sorted(Path(checkpoint_dir).glob("*.pt"))
+        if others:  # kept: a rerun of their params resumes from them; listed, so abandoned ones can go
+            size = sum(p.stat().st_size for p in others) / 2**20
+            log(f"{len(others)} resume checkpoints of other unfinished runs in {checkpoint_dir} ({size:.0f} MB): "
+                f"{', '.join(p.name for p in others)}; delete the abandoned ones")
     return run.model, history
 
 

@@ -5,14 +5,13 @@ model (its last epoch, on the training device, in the training precision), kept 
 headline's val accuracy is the accuracy of the predictions written here, exactly.
 """
 import csv
-import json
 import math
 
 import numpy as np
 
 from . import plots, recipes, records
 from .errors import SkipnetError
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_json
 from .models import load_model_file, model_summary
 from .prepare import train_and_eval_splits
 
@@ -82,12 +81,12 @@ def run(params, model_path, train_path, val_path, history, eval_names, out):
     model, _ = load_model_file(model_path)
     scores, predicted = class_metrics(history, labels, classes)
     probs = np.asarray(history["val_probs"])
-    atomic_write_text(out["headline"], json.dumps(records.headline(epochs), indent=2) + "\n")
-    atomic_write_text(out["classes"], json.dumps(scores, indent=2) + "\n")
+    atomic_write_json(out["headline"], records.headline(epochs))
+    atomic_write_json(out["classes"], scores)
     write_csv(out["predictions"], ["image", "label", "predicted"],
               [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])
     write_csv(out["epochs_csv"], records.EPOCH_FIELDS, epochs)
-    atomic_write_text(out["run"], json.dumps(run_details(model, params, history, epochs), indent=2) + "\n")
+    atomic_write_json(out["run"], run_details(model, params, history, epochs))
 
     title = run_title(params)
     write_csv(out["confusion_csv"], ["actual", "predicted"],

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 from PIL import Image
 from tqdm import tqdm
 
-from .files import atomic_write_bytes, remove_temp_files
+from .files import atomic_write_bytes, remove_temp_files, under
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
 from .errors import SkipnetError
 
@@ -78,6 +78,8 @@ def fetch(rows, out_dir, workers, timeout_s):
     """Bring every manifest row's image to `out_dir/<file_name>`; raise naming every failure."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for r in rows:  # every name checked before anything is written
+        under(out_dir, r["file_name"], f"manifest image {r['image_id']}")
     wanted = {r["file_name"]: r for r in rows}
     _prune(out_dir, wanted)
     with ThreadPoolExecutor(max(1, min(workers, os.cpu_count() * 4))) as ex:

@@ -31,11 +31,20 @@ class EpochLog:
 
 
 def epoch_logger(directory=DIR):
-    """EpochLog(directory).log, or None where DVCLive is not installed (a lent GPU machine runs the stages
-    without DVC: every per-epoch number is in the train log either way)."""
+    """A log(record) that opens EpochLog(directory) at its first call, or None where DVCLive is not installed
+    (a lent GPU machine runs the stages without DVC: every per-epoch number is in the train log either way).
+
+    Opening it empties `directory`; the first call comes once the training data has loaded, so a torn or
+    missing input stops the run before the previous run's log is gone."""
     try:
         import dvclive  # noqa: F401
     except ImportError:
         return None
-    return EpochLog(directory).log
+    opened = []
+
+    def log(record):
+        if not opened:
+            opened.append(EpochLog(directory))
+        opened[0].log(record)
+    return log
 

@@ -105,6 +105,10 @@ class Net3(nn.Module):
         return {"stem": [self.conv1], "conv": [self.conv2, self.convs], "fc": [self.fc1, self.fc2]}
 
 
+# The params each architecture reads besides classes and image_size (Net3 has no depth and no skips).
+ARCH_KEYS = {"mynet": ("depth", "skip_connections"), "net3": ()}
+
+
 def build_model(arch, depth, skip_connections, num_classes, image_size):
     if arch == "mynet":
         return MyNet(depth=depth, skip_connections=skip_connections, num_classes=num_classes, image_size=image_size)
@@ -165,8 +169,12 @@ def load_model_file(path):
     if saved.get("version") != MODEL_VERSION:
         raise SkipnetError(f"model file {path} is format version {saved.get('version')}, this skipnet reads "
                            f"version {MODEL_VERSION}: retrain it with this version")
-    config = saved["config"]
-    model = build_model(config["arch"], config["depth"], config["skip_connections"], len(config["classes"]),
-                        config["image_size"])
-    model.load_state_dict(saved["state_dict"])
+    try:
+        config = saved["config"]
+        model = build_model(config["arch"], config["depth"], config["skip_connections"], len(config["classes"]),
+                            config["image_size"])
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # no config, or one its weights do not fit
+        reason = f"no {e}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0]
+        raise SkipnetError(f"model file {path} holds a config its weights do not match ({reason}): retrain it") from None
     return model.eval(), config

@@ -81,7 +81,7 @@ SCHEMA = {
     "skip_connections": _bool,
     "lr": _positive_float,
     "epochs": _int(1),
-    "batch_size": _int(1),
+    "batch_size": _int(2),  # BatchNorm cannot train on one image: a batch of 1 is skipped
     "optimizer": _choice("adam", "adamw"),
     "weight_decay": _float_range(0, 1),
     "label_smoothing": _float_range(0, 1),

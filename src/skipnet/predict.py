@@ -24,8 +24,10 @@ def collect(paths):
     files, problems = [], []
     for given in map(Path, paths):
         if given.is_dir():
-            found = sorted(p for p in given.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
+            named = sorted(p for p in given.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = [p for p in named if p.is_file()]
+            problems += [(str(p), "a broken or looping symlink") for p in named if p.is_symlink() and not p.exists()]
+            if not named:
                 problems.append((str(given), f"no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"))
             files += found
         elif given.is_file():

@@ -6,6 +6,8 @@ antialiased bilinear resize finishes the job. It changes pixels slightly
 against a full decode + resize (the study's path) and is several times faster.
 """
 import os
+import warnings
+import zipfile
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -13,10 +15,14 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from .files import atomic_path
+from .files import atomic_path, under
 from .errors import SkipnetError
 
 DRAFT_FACTOR = 2  # decode at >= 2x the target size before the final resize
+# PIL refuses images over 179 megapixels (a guard against decompression bombs from the web) and warns over 89.
+# These are the user's own files, decoded in draft mode (a JPEG at a fraction of its size): up to this bound
+# (a 20000 x 20000 photograph) they work without a word; beyond it, one line names the limit.
+MAX_PIXELS = 400_000_000
 
 
 def to_rgb(img):
@@ -34,12 +40,15 @@ def to_rgb(img):
 
 def load_image(path, size):
     """One image as a (size, size, 3) uint8 array: upright (EXIF), RGB, whole image squashed."""
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
-            img.draft("RGB", (size * DRAFT_FACTOR, size * DRAFT_FACTOR))
-            img = ImageOps.exif_transpose(img)
-            img = to_rgb(img).resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(img, dtype=np.uint8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img.draft("RGB", (size * DRAFT_FACTOR, size * DRAFT_FACTOR))
+                img = ImageOps.exif_transpose(img)
+                img = to_rgb(img).resize((size, size), Image.Resampling.BILINEAR)
+                return np.asarray(img, dtype=np.uint8)
     except Exception as e:  # PIL raises many types for bad data
         raise SkipnetError(f"unreadable image {path}: {e}") from None
 
@@ -76,9 +85,13 @@ def save_split(path, images, labels, classes):
 
 
 def load_split(path):
-    """(images (N, H, W, 3) uint8, labels (N,) int64, class names)."""
-    with np.load(path) as z:
-        return z["images"], z["labels"].astype(np.int64), [str(c) for c in z["classes"]]
+    """(images (N, H, W, 3) uint8, labels (N,) int64, class names); one line if the file is torn or foreign."""
+    try:
+        with np.load(path) as z:
+            return z["images"], z["labels"].astype(np.int64), [str(c) for c in z["classes"]]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+        raise SkipnetError(f"{path} is unreadable ({type(e).__name__}: {e}): rebuild it with the prepare stage "
+                           f"(dvc repro prepare)") from None
 
 
 def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
@@ -119,7 +132,7 @@ def run(rows, images_dir, classes, size, out_dir):
         chosen = [r for r in rows if r["split"] == split]
         if not chosen:
             raise SkipnetError(f"the manifest has no {split} images; check the per-class counts in params.yaml")
-        images = pack([Path(images_dir) / r["file_name"] for r in chosen], size)
+        images = pack([under(images_dir, r["file_name"], f"manifest image {r['image_id']}") for r in chosen], size)
         labels = np.array([index[r["class"]] for r in chosen], dtype=np.int64)
         save_split(out_dir / f"{split}.npz", images, labels, classes)
         splits[split] = (images, labels)

@@ -14,6 +14,7 @@ runner (`stages/run_grid.py`, e.g. on a GPU machine), which runs the same stage 
 import csv
 import io
 import json
+import math
 import shlex
 import shutil
 import subprocess
@@ -24,7 +25,7 @@ import yaml
 
 from . import recipes
 from .errors import SkipnetError
-from .files import atomic_write_text
+from .files import atomic_write_json, with_umask
 
 RUNS_DIR = Path("reports/runs")
 EPOCH_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"]
@@ -58,14 +59,32 @@ def headline(epochs):
     return {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "val_acc": last["val_accuracy"]}
 
 
-def write(runs_dir, run, epochs, running_loss, predictions=None):
-    """Write one record folder, whole or not at all (a temp folder renamed into place)."""
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    final = runs_dir / run["name"]
-    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run['name']}."))
+def check_finite(name, run, epochs):
+    """A diverged run (a NaN or infinite loss or accuracy) is not a result: one line naming where."""
+    for e in epochs:
+        for key, value in e.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SkipnetError(f"{name}: {key} is {value} at epoch {e['epoch']}: the run diverged and is not "
+                                   f"recorded (rerun with a lower lr, or precision: fp32)")
     try:
-        (tmp / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+        return json.dumps(run, indent=2, allow_nan=False) + "\n"  # strict JSON, as every parser reads it
+    except ValueError:
+        raise SkipnetError(f"{name}: a non-finite number in its metrics: the run is not recorded") from None
+
+
+def write(runs_dir, run, epochs, running_loss, predictions=None, force=False):
+    """Write one record folder, whole or not at all (a temp folder renamed into place); an existing record
+    is replaced only with `force`."""
+    runs_dir = Path(runs_dir)
+    final = runs_dir / run["name"]
+    if final.exists() and not force:
+        raise SkipnetError(f"record {final} exists and is kept: give another name (--as NAME) or replace it (--force)")
+    text = check_finite(run["name"], run, epochs)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run['name']}."))
+    with_umask(tmp, 0o777)
+    try:
+        (tmp / "run.json").write_text(text)
         (tmp / "epochs.csv").write_text(_csv_text(EPOCH_FIELDS, epochs))
         (tmp / "loss.csv").write_text(_csv_text(LOSS_FIELDS, running_loss))
         if predictions:
@@ -81,26 +100,58 @@ def write(runs_dir, run, epochs, running_loss, predictions=None):
 def upgrade_folder(folder, baseline, commit=None):
     """Rewrite one record folder's run.json by `upgrade`; the CSVs are left as they are."""
     path = Path(folder) / "run.json"
-    atomic_write_text(path, json.dumps(upgrade(json.loads(path.read_text()), baseline, commit), indent=2) + "\n")
+    atomic_write_json(path, upgrade(json.loads(path.read_text()), baseline, commit))
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load(folder):
-    """A record as a dict; params of records written before the flat training knobs read as those knobs."""
+    """A record as a dict; params of records written before the flat training knobs read as those knobs.
+    A torn, incomplete or wrongly typed record raises one line naming the file and what is wrong."""
     folder = Path(folder)
-    run = json.loads((folder / "run.json").read_text())
-    run["params"] = recipes.from_legacy(run["params"])
-    run["epochs"] = _csv_rows((folder / "epochs.csv").read_text())
-    run["loss"] = _csv_rows((folder / "loss.csv").read_text())
+    try:
+        run = json.loads((folder / "run.json").read_text())
+        run["params"] = recipes.from_legacy(run["params"])
+        run["epochs"] = _csv_rows((folder / "epochs.csv").read_text())
+        run["loss"] = _csv_rows((folder / "loss.csv").read_text())
+    except json.JSONDecodeError as e:
+        raise SkipnetError(f"{folder / 'run.json'}: not valid JSON ({e})") from None
+    except FileNotFoundError as e:
+        raise SkipnetError(f"{e.filename}: missing") from None
+    except (KeyError, TypeError) as e:
+        raise SkipnetError(f"{folder / 'run.json'}: no {e}") from None
+    except ValueError as e:
+        raise SkipnetError(f"{folder}: a CSV with a value that is not a number ({e})") from None
+    missing = [k for k in ("name", "params", "headline", "classes", "details") if not isinstance(run.get(k), (str, dict))]
+    missing += [f"classes.{k}" for k in ("per_class", "confusion_matrix") if k not in run.get("classes", {})]
+    bad = [k for k in ("train_loss", "val_loss", "val_acc") if not _number(run.get("headline", {}).get(k))]
+    if missing or bad or not run["epochs"]:
+        what = (f"no {', '.join(missing)}" if missing else f"headline {', '.join(bad)} not a finite number" if bad
+                else "no epochs in epochs.csv")
+        raise SkipnetError(f"{folder / 'run.json'}: {what}")
     kept = folder / "predictions.csv"
     run["predictions"] = _csv_strings(kept.read_text()) if kept.exists() else None
     return run
 
 
-def load_all(runs_dir=RUNS_DIR):
-    """Every record under runs_dir, in name order."""
+def load_all(runs_dir=RUNS_DIR, skipped=None):
+    """Every record under runs_dir, in name order. With a list as `skipped`, a bad record is left out and its
+    one-line reason appended there; without, it raises."""
     runs_dir = Path(runs_dir)
-    folders = sorted(p.parent for p in runs_dir.glob("*/run.json")) if runs_dir.is_dir() else []
-    return [load(f) for f in folders]
+    if not runs_dir.is_dir():
+        raise SkipnetError(f"no run records in {runs_dir} (no such folder): add a finished experiment with "
+                           "`python stages/record.py EXP` (see `dvc exp list`), or run stages/run_grid.py")
+    runs = []
+    for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            runs.append(load(folder))
+        except SkipnetError as e:
+            if skipped is None:
+                raise
+            skipped.append(str(e))
+    return runs
 
 
 def _git(args, repo):
@@ -144,7 +195,7 @@ def _cli_value(value):
     return str(value)
 
 
-def build(read, name, source, command, code, date, runs_dir=RUNS_DIR):
+def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=False):
     """Write the record of a finished run from the evaluate stage's files; read(path) -> text or None."""
     texts = {key: read(path) for key, path in SOURCES.items()}
     missing = [SOURCES[k] for k in ("params", "classes", "details", "epochs") if not texts[k]]
@@ -154,13 +205,13 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR):
     details, epochs = json.loads(texts["details"]), _csv_rows(texts["epochs"])
     run = {"name": name, "source": source, "command": command, "code": code, "machine": details["speed"]["device"],
            "date": date, "train_seconds": details["speed"]["train_seconds"],
-           "params": yaml.safe_load(texts["params"]), "headline": headline(epochs),
+           "params": relative_root(yaml.safe_load(texts["params"])), "headline": headline(epochs),
            "classes": json.loads(texts["classes"]), "details": details}
     predictions = _csv_strings(texts["predictions"]) if texts["predictions"] else None
-    return write(runs_dir, run, epochs, _csv_rows(texts["loss"] or "step,epoch,loss\n"), predictions)
+    return write(runs_dir, run, epochs, _csv_rows(texts["loss"] or "step,epoch,loss\n"), predictions, force)
 
 
-def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None):
+def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None, force=False):
     """Write the record of a finished DVC experiment from its git-tracked files; return its folder."""
     rev, parent = resolve_experiment(name, repo)
 
@@ -168,10 +219,11 @@ def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None):
         proc = _git(["show", f"{at}:{path}"], repo)
         return proc.stdout if proc.returncode == 0 else None
 
-    command = exp_command(yaml.safe_load(read("params.yaml") or "{}"), yaml.safe_load(read("params.yaml", parent) or "{}"))
+    command = exp_command(relative_root(yaml.safe_load(read("params.yaml") or "{}")),
+                          yaml.safe_load(read("params.yaml", parent) or "{}"))
     return build(read, record_name or name, f"dvc experiment {name} ({rev[:7]})", command,
                  {"path": "dvc exp run", "commit": parent},
-                 _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir)
+                 _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir, force)
 
 
 def head_commit(repo="."):
@@ -185,6 +237,15 @@ def repo_relative(path):
     """An absolute path into the shared data folder as a fresh clone reaches it (../shared/...)."""
     text = str(path)
     return "../shared/" + text.split("/shared/", 1)[1] if text.startswith("/") and "/shared/" in text else text
+
+
+def relative_root(params):
+    """Params with an absolute folder-dataset root (as `dvc exp run --temp` needs it) made repository-relative, so
+    the record names no machine path."""
+    folder = params.get("datasets", {}).get("folder")
+    if not folder or not folder.get("root"):
+        return params
+    return {**params, "datasets": {**params["datasets"], "folder": {**folder, "root": repo_relative(folder["root"])}}}
 
 
 def upgrade(run, baseline, commit=None):

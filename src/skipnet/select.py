@@ -12,7 +12,7 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from . import coco
-from .files import atomic_path
+from .files import atomic_path, relative_name
 from .errors import SkipnetError
 from .params import dataset_settings
 
@@ -83,7 +83,8 @@ def select(train_json, val_json, classes, train_n, val_n, seed, locate, settings
         stats["eligible_per_class"][name] = len(train_pool[name])
         for split, (api, ids) in split_ids.items():
             for img in api.loadImgs(ids):
-                rows.append({"image_id": img["id"], "file_name": img["file_name"], "url": locate(img["file_name"]),
+                file_name = relative_name(img["file_name"], f"annotations image {img['id']}")
+                rows.append({"image_id": img["id"], "file_name": file_name, "url": locate(file_name),
                              "class": name, "split": split})
     return rows, stats
 

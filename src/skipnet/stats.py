@@ -1,35 +1,115 @@
-"""How far a number moves: t-intervals over seeds, paired differences, and the exact McNemar test.
+"""How far a number moves over seeds, and what a difference shows: scipy.stats and statsmodels do the tests.
 
-The distributions and tests are scipy.stats' (the sample standard deviation is the standard library's);
-these functions only choose the test and shape its answer for the report.
+- `summary`: mean, sd, a 95% interval for the mean and a 95% prediction interval for one new run. Accuracies
+  and recalls are computed on the logit scale and losses on the log scale, so an interval never leaves
+  [0, 1] or goes below 0.
+- `equivalence`: our mean against one number of the study: TOST within a margin, and a two-sided t-test.
+- `welch`: the difference of two configurations' means over all their seeds (unpaired: two recipes with the
+  same seed diverge at once, so a seed is no pairing).
+- `holm`: Holm's step-down adjustment within a family of tests.
+- `mcnemar`: the exact test of two trained models on the same images (about those models, not their recipes).
+No verdict rests on fewer than MIN_N runs a side or on zero spread.
 """
 import math
 import statistics
 
+import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.weightstats import DescrStatsW
 
 LEVEL = 0.95
+ALPHA = 1 - LEVEL
+MIN_N = 3  # below this a side's sd is too uncertain to decide anything
+_EPS = 1e-6  # a proportion of exactly 0 or 1 is pulled this far inside before its logit
+
+SCALES = {
+    "identity": (lambda x: x, lambda y: y),
+    "proportion": (lambda p: math.log(min(max(p, _EPS), 1 - _EPS) / (1 - min(max(p, _EPS), 1 - _EPS))),
+                   lambda y: 1 / (1 + math.exp(-y))),
+    "positive": (lambda x: math.log(max(x, _EPS)), math.exp),
+}
 
 
-def summary(values):
-    """{n, mean, sd, low, high}: the sample mean with its t-based 95% interval (no interval for n < 2)."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"n": n, "mean": mean, "sd": None, "low": None, "high": None}
-    sd = statistics.stdev(values)
-    if sd <= 1e-12 * max(1.0, abs(mean)):  # equal values (up to rounding): the interval is the point
-        return {"n": n, "mean": mean, "sd": 0.0, "low": mean, "high": mean}
-    low, high = stats.t.interval(LEVEL, n - 1, loc=mean, scale=sd / math.sqrt(n))
-    return {"n": n, "mean": mean, "sd": sd, "low": float(low), "high": float(high)}
+def _spread(values):
+    return len(values) >= 2 and statistics.stdev(values) > 1e-12 * max(1.0, abs(statistics.fmean(values)))
 
 
-def paired(a, b):
-    """Mean of a - b over pairs (paired by seed), its 95% t-interval and the paired t-test's two-sided p."""
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    out = summary(diffs)
-    out["p"] = float(stats.ttest_rel(a, b).pvalue) if len(diffs) >= 2 and out["sd"] else None
+def summary(values, scale="identity"):
+    """{n, mean, sd, low, high, pred_low, pred_high}: the mean with its 95% t-interval and the 95% prediction
+    interval for one more run; intervals on `scale` (identity | proportion | positive), None for n < 2 or no spread."""
+    n, mean = len(values), statistics.fmean(values)
+    out = {"n": n, "mean": mean, "sd": statistics.stdev(values) if n >= 2 else None,
+           "low": None, "high": None, "pred_low": None, "pred_high": None}
+    forward, back = SCALES[scale]
+    moved = [forward(v) for v in values]
+    if not _spread(moved):
+        return out
+    m, sd, t = statistics.fmean(moved), statistics.stdev(moved), stats.t.ppf(1 - ALPHA / 2, n - 1)
+    out.update(low=back(m - t * sd / math.sqrt(n)), high=back(m + t * sd / math.sqrt(n)),
+               pred_low=back(m - t * sd * math.sqrt(1 + 1 / n)), pred_high=back(m + t * sd * math.sqrt(1 + 1 / n)))
     return out
+
+
+def decided(*samples):
+    """True when every sample has at least MIN_N values and the pooled values vary."""
+    return all(len(s) >= MIN_N for s in samples) and any(_spread(list(s)) for s in samples)
+
+
+def not_decided(*samples):
+    return f"not decided (n = {', '.join(str(len(s)) for s in samples)})"
+
+
+def equivalence(values, target, margin):
+    """Our mean against the study's `target`: TOST within +-margin (its 90% interval) and a two-sided t-test.
+
+    verdict: "reproduced within +-margin" (TOST p < 0.05) | "differs" (t-test p < 0.05) | "not decided ...".
+    """
+    out = {"n": len(values), "target": target, "margin": margin, "p_tost": None, "p_diff": None,
+           "low90": None, "high90": None}
+    if not decided(values):
+        return {**out, "verdict": not_decided(values)}
+    d = DescrStatsW(np.asarray(values, dtype=float))
+    out["p_tost"] = float(d.ttost_mean(target - margin, target + margin)[0])
+    out["p_diff"] = float(d.ttest_mean(target)[1])
+    out["low90"], out["high90"] = (float(x) for x in d.tconfint_mean(alpha=2 * ALPHA))
+    if out["p_tost"] < ALPHA:
+        verdict = "reproduced within the margin"
+    elif out["p_diff"] < ALPHA:
+        verdict = "differs"
+    else:
+        verdict = "not decided at this n"
+    return {**out, "verdict": verdict}
+
+
+def welch(a, b):
+    """{n_a, n_b, diff (mean a - mean b), low, high (Welch 95%), p (Welch's t-test)}; None where a side has n < 2
+    or neither varies."""
+    out = {"n_a": len(a), "n_b": len(b), "diff": statistics.fmean(a) - statistics.fmean(b),
+           "low": None, "high": None, "p": None}
+    if len(a) < 2 or len(b) < 2 or not (_spread(list(a)) or _spread(list(b))):
+        return out
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(LEVEL)
+    return {**out, "low": float(ci.low), "high": float(ci.high), "p": float(res.pvalue)}
+
+
+def seed_correlation(a_by_seed, b_by_seed):
+    """Pearson r of two configurations' values over the seeds both have (what pairing by seed would buy), or None."""
+    seeds = sorted(set(a_by_seed) & set(b_by_seed))
+    x, y = [a_by_seed[s] for s in seeds], [b_by_seed[s] for s in seeds]
+    if len(seeds) < MIN_N or not (_spread(x) and _spread(y)):
+        return None, len(seeds)
+    return float(stats.pearsonr(x, y).statistic), len(seeds)
+
+
+def holm(pvalues):
+    """Holm-adjusted p for each p in the family (None stays None and does not count)."""
+    tested = [p for p in pvalues if p is not None]
+    if not tested:
+        return list(pvalues)
+    adjusted = iter(float(q) for q in multipletests(tested, method="holm")[1])
+    return [None if p is None else next(adjusted) for p in pvalues]
 
 
 def mcnemar(truth, predicted_a, predicted_b):
@@ -44,8 +124,15 @@ def mcnemar(truth, predicted_a, predicted_b):
     return {"a_only": a_only, "b_only": b_only, "p": p}
 
 
-def holds(interval):
-    """True when a 95% interval of a difference excludes zero; None when there is no interval."""
-    if interval["low"] is None:
-        return None
-    return interval["low"] > 0 or interval["high"] < 0
+def sign_test(successes, n, chance):
+    """Exact one-sided binomial test: more than `chance` of n runs show it? p, or None for n = 0."""
+    return float(stats.binomtest(successes, n, chance, alternative="greater").pvalue) if n else None
+
+
+def trend(x, y):
+    """Kendall's tau of y with x and its two-sided p, exact for few points without ties (None for fewer than
+    MIN_N points): a rank test whose p stays honest at n = 4 or 6, where Spearman's t approximation does not."""
+    if len(x) < MIN_N or not _spread(list(y)):
+        return None, None
+    res = stats.kendalltau(x, y, method="auto")
+    return float(res.statistic), float(res.pvalue)
