@@ -27,17 +27,21 @@ RESUME_DIR = "models/resume"  # git-ignored; one checkpoint per unfinished run
 TRAIN_LOG = "models/train_log.json"
 
 
+@contextlib.contextmanager
 def workspace_lock():
-    """An exclusive lock on this workspace's train stage (a file object: closing it, or the process ending, even
-    by SIGKILL, releases it)."""
+    """An exclusive lock on this workspace's train stage, taken on the resume folder itself (no lock file left
+    behind); the process ending, even by SIGKILL, releases it."""
     os.makedirs(RESUME_DIR, exist_ok=True)
-    lock = open(os.path.join(RESUME_DIR, ".lock"), "w")
+    fd = os.open(RESUME_DIR, os.O_RDONLY)
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
-                           "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
-    return lock
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
+                               "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def params_unchanged(params, path):

@@ -3,8 +3,10 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from skipnet import precision
+from skipnet.errors import SkipnetError
 
 AVX2_EPYC = {"x86": True, "capability": "AVX2", "onednn_bf16": False, "avx512_bf16": False, "amx": False}
 SKYLAKE_AVX512 = {"x86": True, "capability": "AVX512", "onednn_bf16": True, "avx512_bf16": False, "amx": False}
@@ -31,9 +33,23 @@ def test_auto_names_why_it_chose_fp32():
     assert "emulate" in reason
 
 
-@pytest.mark.parametrize("cuda_bf16,expected", [(True, "bf16"), (False, "fp32")])
-def test_auto_on_cuda_follows_the_gpu(cuda_bf16, expected):
-    assert precision.decide("auto", "cuda", cuda_bf16=cuda_bf16)[0] == expected
+@pytest.mark.parametrize("gpu,capability,expected", [("T4", (7, 5), "fp16"), ("V100", (7, 0), "fp16"),
+                                                      ("A100", (8, 0), "bf16"), ("H100", (9, 0), "bf16"),
+                                                      ("P100", (6, 0), "fp32")])
+def test_auto_on_cuda_follows_the_compute_capability(gpu, capability, expected):
+    chosen, reason, slow = precision.decide("auto", "cuda", cuda_capability=capability)
+    assert (chosen, slow) == (expected, False) and f"compute capability {capability[0]}.{capability[1]}" in reason
+    # bf16 asked for on a GPU that only emulates it is kept, and flagged as slow; fp16 on bf16 hardware is not slow
+    assert precision.decide("bf16", "cuda", cuda_capability=capability)[2] == (expected != "bf16")
+    assert precision.decide("fp16", "cuda", cuda_capability=capability)[2] == (expected == "fp32")
+
+
+def test_fp16_is_refused_on_a_cpu_and_scaled_on_a_gpu():
+    with pytest.raises(SkipnetError) as err:
+        precision.decide("fp16", "cpu", cpu=ZEN4_BF16)
+    assert "precision: fp16 is for CUDA GPUs" in str(err.value)
+    assert precision.grad_scaler("cpu", "fp16").is_enabled() and not precision.grad_scaler("cpu", "bf16").is_enabled()
+    assert precision.autocast("cpu", "fp16").fast_dtype == torch.float16
 
 
 def test_explicit_choices_are_kept_and_slow_bf16_is_flagged():

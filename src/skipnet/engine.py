@@ -2,7 +2,7 @@
 
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
-device. bf16 autocast where the device runs it natively (skipnet.precision),
+device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs (skipnet.precision),
 a checkpoint every epoch that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
 """
@@ -192,6 +192,7 @@ class Setup:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     criterion: nn.Module
     autocast: contextlib.AbstractContextManager
+    scaler: torch.amp.GradScaler
     groups: dict
     train: tuple  # (uint8 images, labels) on the device
     val: tuple
@@ -223,7 +224,8 @@ def setup(params, train_path, val_path, log=print):
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
     return Setup(device, rank, world, precision, precision_reason, model, optimizer, scheduler,
                  nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
-                 precisions.autocast(device.type, precision), model.stage_groups(), train, val, classes, batch,
+                 precisions.autocast(device.type, precision), precisions.grad_scaler(device.type, precision),
+                 model.stage_groups(), train, val, classes, batch,
                  fingerprint(params, precision, train_path))
 
 
@@ -271,7 +273,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
             logits = net(x)
             loss = run.criterion(logits.float(), y)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        run.scaler.scale(loss).backward()
         step += 1
         running, n_running = running + loss.detach(), n_running + 1
         loss_sum += loss.detach() * len(y)
@@ -282,11 +284,13 @@ def train_one_epoch(run, net, params, epoch, step, history):
             if not math.isfinite(avg):
                 raise diverged(avg, epoch, step, last_lr)
             history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
+            run.scaler.unscale_(run.optimizer)  # fp16: the norms of the true gradients (a no-op otherwise)
             history["grad_norms"].append({"step": step, **grad_norms(run.groups)})
             bar.set_postfix(loss=f"{avg:.3f}")
             running, n_running = torch.zeros((), device=device), 0
         last_lr = run.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
-        run.optimizer.step()
+        run.scaler.step(run.optimizer)  # fp16: skips a step whose gradients overflowed
+        run.scaler.update()
         run.scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -304,7 +308,8 @@ def checkpoint_file(checkpoint_dir, run_fingerprint):
 
 def save_checkpoint(run, path, epoch, step, history):
     save_atomic({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-                 "scheduler": run.scheduler.state_dict(), "rng_cpu": torch.get_rng_state(),
+                 "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
+                 "rng_cpu": torch.get_rng_state(),
                  "epoch": epoch, "step": step, "history": history, "fingerprint": run.fingerprint}, path)
 
 
@@ -316,6 +321,7 @@ def resume(run, path, log):
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng_cpu"])
     return ckpt["history"], ckpt["epoch"], ckpt["step"]
 

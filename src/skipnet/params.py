@@ -91,7 +91,7 @@ SCHEMA = {
     "flip": _bool,
     "seed": _int(0),
     "display_interval": _int(1),
-    "precision": _choice("auto", "bf16", "fp32"),
+    "precision": _choice("auto", "bf16", "fp16", "fp32"),
     "tune_holdout": _float_range(0, 0.5),
     "deterministic": _bool,
     "compile": _bool,

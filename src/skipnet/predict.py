@@ -50,8 +50,8 @@ def decode(files, size, progress=True):
 
 
 def inference_precision(trained):
-    """The training precision, unless it is bf16 and this CPU would only emulate it (then fp32)."""
-    return trained if trained == "fp32" or precisions.resolve("auto", torch.device("cpu"))[0] == "bf16" else "fp32"
+    """bf16 where the model trained in it and this CPU runs it natively; else fp32 (a CPU has no fast fp16)."""
+    return "bf16" if trained == "bf16" and precisions.resolve("auto", torch.device("cpu"))[0] == "bf16" else "fp32"
 
 
 def probabilities(model, config, images):

@@ -40,7 +40,7 @@ def to_rgb(img):
 
 def load_image(path, size):
     """One image as a (size, size, 3) uint8 array: upright (EXIF), RGB, whole image squashed."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    default, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, MAX_PIXELS  # PIL's guard is process-global: restored
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -51,6 +51,8 @@ def load_image(path, size):
                 return np.asarray(img, dtype=np.uint8)
     except Exception as e:  # PIL raises many types for bad data
         raise SkipnetError(f"unreadable image {path}: {e}") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def _try_load(job):
