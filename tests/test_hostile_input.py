@@ -14,7 +14,7 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import MAIN_PARAMS, REPO, env, sh
+from conftest import MAIN_PARAMS, REPO, env, free_port, sh
 from skipnet import download, engine, evaluate, fetch, prepare, records, select
 from skipnet.download import md5sum
 from skipnet.errors import SkipnetError
@@ -212,6 +212,16 @@ def test_batch_size_one_is_refused_by_validation():
     with pytest.raises(ParamError) as err:
         validate({**MAIN_PARAMS, "batch_size": 1})
     assert err.value.key == "batch_size" and ">= 2" in one_line(err.value)
+
+
+def test_a_batch_the_ranks_cannot_share_stops_every_rank_with_one_line(tiny_sample, tmp_path):
+    repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1, batch_size=33)
+    proc = sh(["torchrun", "--nproc_per_node=2", f"--master_port={free_port()}", "stages/train.py"], cwd=repo,
+              check=False)
+    assert proc.returncode != 0
+    assert "error: batch_size 33 does not split into batches of 2 or more over 2 ranks: give a multiple of 2" \
+        in proc.stderr
+    assert not (repo / "models/model.pt").exists()
 
 
 def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_sample, tmp_path):
