@@ -160,9 +160,12 @@ def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
         records.write(tmp_path, dict(run, bad=object()), run["epochs"], run["loss"])  # fails while writing run.json
     assert [p.name for p in tmp_path.iterdir()] == []
     folder = records.write(tmp_path, {k: v for k, v in run.items() if k not in ("epochs", "loss", "predictions")},
-                           run["epochs"], run["loss"], run["predictions"])
+                           run["epochs"], run["loss"], run["predictions"],
+                           grad_norms="step,log10_stem,log10_fc\n5,-1.5,-2.0\n10,-1.25,-1.75\n")
     back = records.load(folder)
     assert back["predictions"] == run["predictions"] and back["epochs"] == run["epochs"]
+    assert back["grad_norms"] == [{"step": 5, "log10_stem": -1.5, "log10_fc": -2.0},
+                                  {"step": 10, "log10_stem": -1.25, "log10_fc": -1.75}]
 
 
 def test_record_and_report_errors_say_what_to_do(repo):

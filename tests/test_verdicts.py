@@ -113,9 +113,9 @@ def test_the_study_claims_each_get_their_verdict():
         "(b) lr 1e-4 ends with a higher val loss than lr 1e-3", "(b) lr 1e-4 ends with a lower val accuracy than lr 1e-3",
         "(c) dog is the worst class of MyNet-16", "(c) dog is the worst class of Net3",
         "(d) MyNet-16's train-val accuracy gap is larger than Net3's", "(f) skip connections matter more as depth grows",
-        "(e) gradient explosion may be a cause"))}
+        "(e) gradient norms grow over training (gradient explosion) at lr 1e-3"))}
     assert list(verdict.values()) == ["holds", "holds", "holds", "not shown", "holds", "not shown", "holds",
-                                      "not shown", "not decided"]
+                                      "not shown", "not decided (n = 0)"]
     # (c) MyNet-16: dog lowest in 3 of 3, P = 0.2^3 = 0.008, fifth smallest of 8 p: Holm's 4 * 0.008 is below the
     # running maximum set by (a), third smallest: 6 * 0.006458
     got = row(table, "(c) dog is the worst class of MyNet-16")
@@ -127,6 +127,11 @@ def test_the_study_claims_each_get_their_verdict():
     # (f): a perfect rank order of 4 depths, exact p = 2/24 = 0.0833: not enough alone
     got = row(table, "(f) skip connections matter more as depth grows")
     assert "tau = +1.00" in got[1] and got[3] == "0.0833"
+    # (e): no record above kept its gradient norms; three runs whose norms all rise: one-sided sign test 0.5^3
+    for r in mynet:
+        r["grad_norms"] = [{"step": s, "log10_stem": 0.01 * s, "log10_fc": 0.02 * s} for s in range(5, 105, 5)]
+    got = row(verdicts.claims(configs, []), "(e) gradient norms grow over training (gradient explosion) at lr 1e-3")
+    assert "rising in 3 of 3 runs" in got[1] and got[3] == "0.125" and got[5] == "not shown"  # 0.5^3: n too small
 
 
 def test_per_class_intervals_stay_inside_zero_to_one_hundred():

@@ -33,7 +33,8 @@ LOSS_FIELDS = ["step", "epoch", "loss"]
 PREDICTION_FIELDS = ["image", "label", "predicted"]
 # The evaluate stage's outputs a record is built from (git-tracked in an experiment's commit)
 SOURCES = {"params": "params.yaml", "classes": "metrics/classes.json", "details": "metrics/run.json",
-           "epochs": "plots/epochs.csv", "loss": "plots/loss.csv", "predictions": "metrics/predictions.csv"}
+           "epochs": "plots/epochs.csv", "loss": "plots/loss.csv", "predictions": "metrics/predictions.csv",
+           "grad_norms": "plots/grad_norms.csv"}
 
 
 def _csv_text(fields, rows):
@@ -72,9 +73,9 @@ def check_finite(name, run, epochs):
         raise SkipnetError(f"{name}: a non-finite number in its metrics: the run is not recorded") from None
 
 
-def write(runs_dir, run, epochs, running_loss, predictions=None, force=False):
+def write(runs_dir, run, epochs, running_loss, predictions=None, force=False, grad_norms=None):
     """Write one record folder, whole or not at all (a temp folder renamed into place); an existing record
-    is replaced only with `force`."""
+    is replaced only with `force`. grad_norms: the evaluate stage's plots/grad_norms.csv, kept as it is."""
     runs_dir = Path(runs_dir)
     final = runs_dir / run["name"]
     if final.exists() and not force:
@@ -89,6 +90,8 @@ def write(runs_dir, run, epochs, running_loss, predictions=None, force=False):
         (tmp / "loss.csv").write_text(_csv_text(LOSS_FIELDS, running_loss))
         if predictions:
             (tmp / "predictions.csv").write_text(_csv_text(PREDICTION_FIELDS, predictions))
+        if grad_norms:
+            (tmp / "grad_norms.csv").write_text(grad_norms)
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
@@ -133,6 +136,8 @@ def load(folder):
         raise SkipnetError(f"{folder / 'run.json'}: {what}")
     kept = folder / "predictions.csv"
     run["predictions"] = _csv_strings(kept.read_text()) if kept.exists() else None
+    norms = folder / "grad_norms.csv"  # records from 2026-12-04 on
+    run["grad_norms"] = _csv_rows(norms.read_text()) if norms.exists() else None
     return run
 
 
@@ -208,7 +213,8 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=Fals
            "params": relative_root(yaml.safe_load(texts["params"])), "headline": headline(epochs),
            "classes": json.loads(texts["classes"]), "details": details}
     predictions = _csv_strings(texts["predictions"]) if texts["predictions"] else None
-    return write(runs_dir, run, epochs, _csv_rows(texts["loss"] or "step,epoch,loss\n"), predictions, force)
+    return write(runs_dir, run, epochs, _csv_rows(texts["loss"] or "step,epoch,loss\n"), predictions, force,
+                 texts["grad_norms"])
 
 
 def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None, force=False):

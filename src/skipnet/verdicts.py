@@ -219,11 +219,30 @@ def claims(configs, sweep_points):
         else:
             word = "not shown"
         rows.append([text, test, n, _p(p), _p(q), word])
-    rows.append(["(e) gradient explosion may be a cause", "not tested: the run records keep no gradient norms (each "
-                 "DVC experiment's plots/grad_norms.png shows them per run)", "-", "-", "-", "not decided"])
+    rows.append(explosion(mynet))
     return ("The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
             "(a), (b), (d): Welch over all seeds, in the direction stated (\"contradicted\": significant the other way). "
             f"{DECIDE}\n\n" + _md(rows, ["claim", "test", "n", "p", "Holm p", "verdict"]))
+
+
+def explosion(mynet):
+    """(e) as measured, outside the Holm family (a description of the runs, not a comparison): per MyNet-16 lr 1e-3
+    run that kept its gradient norms, does the mean log10 norm over the stages rise with the step (Kendall's
+    tau, p < 0.05)? Then an exact sign test over those runs against a coin."""
+    runs = [r for c in mynet[:1] for r in c["runs"] if r.get("grad_norms")]
+    rising = 0
+    for r in runs:
+        steps = [row["step"] for row in r["grad_norms"]]
+        level = [sum(v for k, v in row.items() if k != "step") / (len(row) - 1) for row in r["grad_norms"]]
+        tau, p = stats.trend(steps, level)
+        rising += tau is not None and tau > 0 and p < stats.ALPHA
+    p = stats.sign_test(rising, len(runs), 0.5)
+    word = (f"not decided (n = {len(runs)})" if len(runs) < stats.MIN_N else
+            "holds" if p < stats.ALPHA else "not shown")
+    return ["(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
+            f"per run, Kendall's tau of the mean log10 stage gradient norm with the step; rising in {rising} of "
+            f"{len(runs)} runs that kept their norms (records from 2026-12-04 on), exact sign test vs 1/2",
+            str(len(runs)), _p(p), "-", word]
 
 
 def per_class(configs):
