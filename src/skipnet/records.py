@@ -10,6 +10,7 @@ runner (`stages/run_grid.py`, e.g. on a GPU machine), which runs the same stage 
     loss.csv         running training loss per logging interval (the study's loss curve)
     predictions.csv  the predicted class of every val image (file name, label, predicted), for paired
                      tests; records made before it existed have none
+    grad_norms.csv   log10 gradient norm per stage per logging interval (records from 2026-12-04 on)
 """
 import csv
 import io
