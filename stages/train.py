@@ -6,7 +6,7 @@ DVC output, so DVC's run-cache keeps this stage): a rerun after an interruption 
 finished epoch; the checkpoint is removed when training ends. Under `torchrun --nproc_per_node=N` it
 trains with DistributedDataParallel; rank 0 writes every file.
 
-One train stage at a time per workspace (a lock in models/resume/): a second `dvc exp run` here would
+One train stage at a time per workspace (a lock on the models/resume/ folder): a second `dvc exp run` here would
 rewrite params.yaml under the first, so it stops at once; run several with `--queue` or `--temp`. Before
 the model is written, params.yaml must still hold the values this run trained with, else nothing is written.
 """

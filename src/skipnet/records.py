@@ -263,9 +263,7 @@ def upgrade(run, baseline, commit=None):
     keeps its run name. The command actually run is kept as command_as_run.
     """
     run = dict(run)
-    params = recipes.from_legacy(run["params"])
-    folder = params["datasets"]["folder"]
-    params["datasets"] = {**params["datasets"], "folder": {**folder, "root": repo_relative(folder["root"])}}
+    params = relative_root(recipes.from_legacy(run["params"]))
     if "code" in run:
         return {**run, "params": params}
     dvc = run["source"].startswith("dvc experiment")

@@ -130,15 +130,14 @@ def table1_png(configs, path):
         labels.append(label)
         ax.plot([i - 0.12], [100 * numbers["val_acc"]], "kx", markersize=10, label="study (one run)" if i == 0 else None)
         for c in found[:1]:
+            s = summarize(c, "val_acc")
             values = [100 * value(r, "val_acc") for r in c["runs"]]
-            s = stats.summary([v / 100 for v in values], "proportion")
-            s = {k: v if k in ("n", "sd") or v is None else 100 * v for k, v in s.items()}
             ax.plot([i + 0.12] * len(values), values, "o", color="tab:blue", alpha=0.35,
                     label="ours, each seed" if i == 0 else None)
-            err = None if s["low"] is None else [[s["mean"] - s["low"]], [s["high"] - s["mean"]]]
-            ax.errorbar([i + 0.12], [s["mean"]], yerr=err, fmt="s", color="tab:blue", capsize=6,
+            err = None if s["low"] is None else [[100 * (s["mean"] - s["low"])], [100 * (s["high"] - s["mean"])]]
+            ax.errorbar([i + 0.12], [100 * s["mean"]], yerr=err, fmt="s", color="tab:blue", capsize=6,
                         label="ours, mean and 95% interval" if i == 0 else None)
-            ax.annotate(f"n={s['n']}", (i + 0.18, s["mean"]), fontsize=8)
+            ax.annotate(f"n={s['n']}", (i + 0.18, 100 * s["mean"]), fontsize=8)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("final val accuracy (%)")
     ax.set_title("Table 1: the study's numbers and ours over seeds")
