@@ -11,6 +11,7 @@ from pathlib import Path
 
 from skipnet import records, report
 from skipnet.cli import run_stage
+from skipnet.params import committed
 
 
 def add_args(parser):
@@ -26,9 +27,11 @@ def main(params, args):
     for reason in skipped:
         print(f"skipped a bad record: {reason}", file=sys.stderr)
     notes = Path(args.out) / "notes.md"
-    path = report.write(runs, args.out, notes.read_text() if notes.exists() else None, Path(args.runs).as_posix())
+    defaults = committed(args.params)  # the configurations are overrides of the committed params.yaml
+    path = report.write(runs, args.out, defaults, notes.read_text() if notes.exists() else None,
+                        Path(args.runs).as_posix())
     print(f"wrote {path} ({len(runs)} runs)")
-    if Path(args.readme).exists() and report.update_readme(args.readme, runs):
+    if Path(args.readme).exists() and report.update_readme(args.readme, runs, defaults):
         print(f"updated Table 1 in {args.readme}")
 
 

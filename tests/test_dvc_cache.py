@@ -36,8 +36,8 @@ def train_log(repo):
 def dvclive_rows(repo):
     """DVCLive's per-epoch series, (step, value) rows per metric, timing series left out."""
     series = {}
-    for name, key in live.EPOCH_METRICS.items():
-        if key not in TIMING:
+    for name in live.EPOCH_METRICS:
+        if name not in TIMING:
             with open(repo / f"{live.DIR}/plots/metrics/{name}.tsv") as f:
                 series[name] = [(row["step"], row[name]) for row in csv.DictReader(f, delimiter="\t")]
     return series

@@ -50,8 +50,8 @@ def test_closure_follows_relative_and_absolute_imports(tmp_path):
     script.write_text("from skipnet import records\nfrom skipnet.cli import run_stage\n"
                       "def f():\n    import skipnet.live\n")
     got = {p.name for p in closure(script)}
-    # records imports recipes and errors; cli imports params (-> coco, errors)
-    assert {"records.py", "recipes.py", "errors.py", "cli.py", "params.py", "coco.py", "live.py"} <= got
+    # records imports history and errors; cli imports params (-> archs, coco, errors)
+    assert {"records.py", "history.py", "errors.py", "cli.py", "params.py", "archs.py", "coco.py", "live.py"} <= got
     assert "engine.py" not in got
 
 

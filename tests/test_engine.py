@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params, sh
-from skipnet import engine, recipes
+from skipnet import checkpoints, engine, study
 from skipnet import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
@@ -45,7 +45,7 @@ def test_fp32_learns_the_sample(small_sample, tmp_path):
         pytest.skip("auto is fp32 on this CPU: the quick start trains exactly this")
     _, h = engine.train(params(precision="fp32"), train, val, tmp_path / "m.pt", tmp_path / "resume",
                         log=lambda *_: None)
-    assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
+    assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]
     assert h["epochs"][-1]["train_loss"] < h["epochs"][0]["train_loss"]
     assert h["precision"] == "fp32" and h["precision_reason"].startswith("asked for")
 
@@ -61,9 +61,9 @@ def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
 
 def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
     train, val, _ = small_sample
-    _, h = engine.train(params(**recipes.IMPROVED), train, val, tmp_path / "m.pt", tmp_path / "resume",
+    _, h = engine.train(params(**study.IMPROVED), train, val, tmp_path / "m.pt", tmp_path / "resume",
                         log=lambda *_: None)
-    assert h["epochs"][-1]["val_accuracy"] >= 0.6, h["epochs"]
+    assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
@@ -134,8 +134,8 @@ def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample
     train, val = tiny_sample
     run = engine.setup(p, train, val, log=lambda *_: None)
     other = engine.setup({**p, "lr": 0.0005}, train, val, log=lambda *_: None)
-    ckpt = engine.checkpoint_file(tmp_path, run.fingerprint)
-    assert ckpt != engine.checkpoint_file(tmp_path, other.fingerprint)
+    ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
+    assert ckpt != checkpoints.checkpoint_file(tmp_path, other.fingerprint)
     ckpt.write_bytes(b"torn")
     logged = []
     _, h = engine.train(p, train, val, tmp_path / "m.pt", tmp_path, log=logged.append)

@@ -1,9 +1,13 @@
 """The grid on several machines (README, "The grid on several machines"): SLURM array tasks, each in its own
 clone, share one bare origin and one local DVC remote; a third clone pulls both experiments and builds the report."""
+import importlib.util
 import shlex
 import subprocess
 
-from conftest import REPO, QUICK_OVERRIDES, copy_repo, readme_block, sh
+import yaml
+
+from conftest import MAIN_PARAMS, QUICK_OVERRIDES, REPO, committed, copy_repo, readme_block, sh
+from skipnet import study
 
 SCRIPT = REPO / "scripts/slurm_grid.sh"
 # sbatch for the test: runs the array's tasks one after another, as SLURM would run them on two machines
@@ -54,3 +58,43 @@ def test_grid_on_two_machines_then_one_report(tmp_path):
     assert runs == ["tiny-seed60146", "tiny-seed60147"], runs
     study = (third / "reports/study.md").read_text()
     assert "tiny-seed60146" in study and "tiny-seed60147" in study
+
+
+def load_run_grid():
+    spec = importlib.util.spec_from_file_location("run_grid", REPO / "stages/run_grid.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_runner_reruns_what_dvc_yaml_says_a_changed_param_reruns(tmp_path):
+    run_grid = load_run_grid()
+    (tmp_path / "dvc.yaml").write_text(committed("dvc.yaml"))
+    stages = run_grid.pipeline(tmp_path / "dvc.yaml")
+    names = [name for name, _, _ in stages]
+    assert names == list(yaml.safe_load(committed("dvc.yaml"))["stages"])
+    assert [script for _, script, _ in stages][:2] == ["download", "select_images"]  # the script each cmd runs
+    done = {name: run_grid.ran_with(MAIN_PARAMS, keys) for name, _, keys in stages}
+    assert run_grid.stale(stages, MAIN_PARAMS, {}) == names and run_grid.stale(stages, MAIN_PARAMS, done) == []
+
+    def rerun(**changes):
+        return run_grid.stale(stages, study.apply(MAIN_PARAMS, changes), done)
+    assert rerun(seed=1) == names  # the selection is seeded: download lists seed
+    assert rerun(image_size=64) == names[names.index("prepare"):]
+    assert rerun(lr=0.01) == names[names.index("train"):]
+    assert rerun(**{"datasets.sample.train_per_class": 3}) == names  # download lists all of datasets
+    # a param added to a stage in dvc.yaml: the runner follows
+    edited = yaml.safe_load(committed("dvc.yaml"))
+    edited["stages"]["fetch"]["params"] = ["image_size"]
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    stages = run_grid.pipeline(tmp_path / "dvc.yaml")
+    assert run_grid.stale(stages, study.apply(MAIN_PARAMS, {"image_size": 64}), done) == names[names.index("fetch"):]
+
+
+def test_list_prints_every_declared_configuration_as_its_dvc_command():
+    out = sh(["python", "stages/run_grid.py", "--list"], cwd=REPO).stdout.splitlines()
+    assert len(out) == len(study.CONFIGURATIONS)
+    assert "study    dvc exp run -n mynet16-lr1e-4 -S lr=0.0001" in out
+    assert sh(["python", "stages/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout == "-S arch=net3 -S image_size=64\n"
+    proc = sh(["python", "stages/run_grid.py", "--runs", "nope", "--data", "x"], cwd=REPO, check=False)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group (study, ablation, sweep, tuning)")

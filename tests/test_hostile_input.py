@@ -127,7 +127,7 @@ def test_the_train_stage_exits_non_zero_on_divergence(tiny_sample, tmp_path):
 
 
 def test_record_and_json_writers_refuse_non_finite_numbers(tmp_path):
-    epochs = [{"epoch": 1, "train_loss": float("nan"), "train_accuracy": 0.2, "val_loss": 1.0, "val_accuracy": 0.2,
+    epochs = [{"epoch": 1, "train_loss": float("nan"), "train_acc": 0.2, "val_loss": 1.0, "val_acc": 0.2,
                "lr": 1e6, "seconds": 1.0, "images_per_s": 1.0}]
     run = {"name": "diverged", "headline": records.headline(epochs)}
     with pytest.raises(SkipnetError) as err:
@@ -143,7 +143,7 @@ def test_record_and_json_writers_refuse_non_finite_numbers(tmp_path):
 
 def record_parts(name="mynet16-lr1e-3", acc=0.5):
     """A whole record (every part the report reads) of a made-up one-epoch run on MAIN_PARAMS' classes."""
-    epochs = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.4, "val_loss": 1.2, "val_accuracy": acc,
+    epochs = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.4, "val_loss": 1.2, "val_acc": acc,
                "lr": 0.001, "seconds": 1.0, "images_per_s": 10.0}]
     classes = MAIN_PARAMS["classes"]
     matrix = np.eye(len(classes), dtype=np.int64) * 8 + 2
@@ -240,7 +240,7 @@ def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_s
 @pytest.mark.parametrize("damage", ["no config", "other classes", "other image size"])
 def test_a_model_file_with_a_wrong_config_is_one_line_and_exit_2(damage, tiny_sample, tmp_path):
     from skipnet.models import build_model, model_file
-    model = build_model("mynet", 1, True, 5, 32)
+    model = build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5)
     saved = model_file(model, {**MAIN_PARAMS, "depth": 1}, ["boat", "cake", "couch", "dog", "motorcycle"], "fp32")
     if damage == "no config":
         del saved["config"]
@@ -312,7 +312,7 @@ def test_written_files_and_record_folders_follow_the_umask(tmp_path):
 def test_predict_reports_broken_and_looping_symlinks_and_accepts_spaced_classes(tmp_path):
     from skipnet.models import build_model, model_file
     classes = ["boat", "cake", "couch", "dog", "motorcycle"]
-    torch.save(model_file(build_model("mynet", 1, True, 5, 32), {**MAIN_PARAMS, "depth": 1}, classes, "fp32"),
+    torch.save(model_file(build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5), {**MAIN_PARAMS, "depth": 1}, classes, "fp32"),
                tmp_path / "model.pt")
     photos = tmp_path / "photos"
     photos.mkdir()

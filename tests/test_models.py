@@ -31,7 +31,10 @@ def test_downsampling_block_concatenates_identity_and_in2out_always_exists():
     ds = net.skip64to128ds
     assert ds.in2out.in_channels == 64 and ds.in2out.out_channels == 128
     assert ds.downsampler1.stride == (2, 2) and ds.downsampler1.kernel_size == (1, 1)
-    assert net.skip64_arr[0].in2out is not None
+    # unused in a 64->64 block, but there (a 1x1 conv, 64*64 + 64 parameters): the study's counts include it
+    unused = net.skip64_arr[0].in2out
+    assert (unused.in_channels, unused.out_channels, unused.kernel_size) == (64, 64, (1, 1))
+    assert sum(p.numel() for p in unused.parameters()) == 64 * 64 + 64
     x = torch.randn(2, 64, 16, 16)
     ds.eval()
     with torch.no_grad():

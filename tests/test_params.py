@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from conftest import MAIN_PARAMS, REPO, committed, set_params, sh
-from skipnet import recipes
+from skipnet import study
 from skipnet.params import ParamError, validate
 
 BAD = [
@@ -39,9 +39,9 @@ def test_shipped_params_are_valid():
 def test_main_params_are_the_study():
     """The study's recipe and setting: Adam at a constant 1e-3, no augmentation, 20 epochs of 128, MyNet-16."""
     params = validate(copy.deepcopy(MAIN_PARAMS))
-    assert {k: params[k] for k in recipes.KNOBS} == recipes.STUDY
-    assert recipes.STUDY == {"optimizer": "adam", "weight_decay": 0.0, "label_smoothing": 0.0,
-                             "lr_schedule": "constant", "warmup_epochs": 0, "crop_padding": 0, "flip": False}
+    assert {k: params[k] for k in study.IMPROVED} == {"optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
+                                                     "warmup_epochs": 0, "crop_padding": 0, "flip": False}
+    assert params["label_smoothing"] == 0.0
     assert (params["lr"], params["epochs"], params["batch_size"], params["seed"]) == (0.001, 20, 128, 60146)
     assert (params["arch"], params["depth"], params["skip_connections"], params["image_size"]) == ("mynet", 16, True, 32)
     assert params["classes"] == ["boat", "cake", "couch", "dog", "motorcycle"] and params["tune_holdout"] == 0

@@ -40,7 +40,7 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     epochs = json.loads((repo / "models/train_log.json").read_text())["epochs"]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"], epochs
     assert headline == {"train_loss": epochs[-1]["train_loss"], "val_loss": epochs[-1]["val_loss"],
-                        "val_acc": epochs[-1]["val_accuracy"]}
+                        "val_acc": epochs[-1]["val_acc"]}
     # one evaluation per model: the headline, the live progress, the predictions and the confusion matrix agree exactly
     predictions = (repo / "metrics/predictions.csv").read_text().splitlines()[1:]
     correct = sum(line.split(",")[1] == line.split(",")[2] for line in predictions)

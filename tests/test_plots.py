@@ -21,8 +21,8 @@ def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistake
 def test_epoch_axes_tick_whole_epochs_only():
     import matplotlib.pyplot as plt
 
-    epochs = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "train_accuracy": 0.1 * e,
-               "val_accuracy": 0.09 * e} for e in range(1, 21)]
+    epochs = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.1 / e, "train_acc": 0.1 * e,
+               "val_acc": 0.09 * e} for e in range(1, 21)]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2)
     plots.epochs_axes(ax_loss, ax_acc, epochs)
     fig.canvas.draw()

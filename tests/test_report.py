@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
-from skipnet import recipes, records, report, study, tables, verdicts
+from skipnet import records, report, study, tables, verdicts
+from skipnet.errors import SkipnetError
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
         "-S", "depth=1", "-S", "epochs=2", "-S", "display_interval=1"]
@@ -35,8 +36,8 @@ def readme_lines(prefix):
 
 
 def readme_grid():
-    """The README's grid one-liner, split at '&&', with TINY added to each queued experiment."""
-    commands = [shlex.split(part) for part in readme_lines("dvc exp run --queue")[0].split("&&")]
+    """The README's grid one-liner, split at '&&', with TINY added to the queueing command."""
+    commands = [shlex.split(part) for part in readme_lines("python stages/run_grid.py --queue")[0].split("&&")]
     return [c + TINY if "--queue" in c else c for c in commands]
 
 
@@ -50,13 +51,13 @@ def record(name, val_acc, seed=60146, right=None, **params):
     p = copy.deepcopy(MAIN)
     p.update(dataset="folder", seed=seed, **params)
     p["datasets"]["folder"]["root"] = "../shared/data/coco-5class-64"
-    epochs = [{"epoch": e, "train_loss": 1.5 - 0.05 * e, "train_accuracy": 0.4 + 0.02 * e, "val_loss": 1.2,
-               "val_accuracy": val_acc, "lr": p["lr"], "seconds": 60.0, "images_per_s": 100.0} for e in range(1, 21)]
+    epochs = [{"epoch": e, "train_loss": 1.5 - 0.05 * e, "train_acc": 0.4 + 0.02 * e, "val_loss": 1.2,
+               "val_acc": val_acc, "lr": p["lr"], "seconds": 60.0, "images_per_s": 100.0} for e in range(1, 21)]
     right = set(range(round(20 * val_acc))) if right is None else right
     predictions = [{"image": im, "label": "boat", "predicted": "boat" if i in right else "dog"}
                    for i, im in enumerate(IMAGES)]
     per_class = {c: {"precision": val_acc, "recall": val_acc, "f1": val_acc} for c in p["classes"]}
-    return {"name": name, "source": "test", "command": "dvc exp run", "code": {"path": "test", "commit": "abc"},
+    return {"name": name, "source": "test", "command": "dvc exp run", "code": {"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
             "machine": "cpu: test", "date": "2026-12-01T00:00:00+00:00", "train_seconds": 1200.0, "params": p,
             "headline": {"train_loss": epochs[-1]["train_loss"], "val_loss": 1.2, "val_acc": val_acc},
             "classes": {"accuracy": val_acc, "per_class": per_class, "confusion_matrix": [[10, 0], [0, 10]]},
@@ -83,49 +84,46 @@ def test_overfitting_is_said_only_where_the_rule_holds():
     assert "| rising | 1.000 (1) | 1.300 | +0.300 | 1.450 -> 0.500 | overfits |" in table
 
 
-def test_legacy_records_read_as_the_flat_knobs():
-    legacy = {k: v for k, v in MAIN.items() if k not in recipes.KNOBS}
-    legacy.update(recipe="improved", improved={"weight_decay": 0.3, "label_smoothing": 0.1, "warmup_epochs": 2,
-                                               "crop_padding": 4})
-    knobs = recipes.from_legacy(legacy)
-    assert {k: knobs[k] for k in recipes.KNOBS} == {"optimizer": "adamw", "weight_decay": 0.3, "label_smoothing": 0.1,
-                                                    "lr_schedule": "cosine", "warmup_epochs": 2, "crop_padding": 4,
-                                                    "flip": True}
-    assert list(knobs) == list(MAIN)  # the knobs where params.yaml has them
-    study = recipes.from_legacy(dict(legacy, recipe="study"))
-    assert {k: study[k] for k in recipes.KNOBS} == recipes.STUDY
-    assert recipes.from_legacy(MAIN) is MAIN
+def bad(**changes):
+    """A hand-made record with `changes` applied to its run.json (dotted keys for nested ones)."""
+    run = {k: v for k, v in record("r", 0.5).items() if k not in ("epochs", "loss", "predictions")}
+    return study.apply(run, changes)
 
 
-def test_upgrade_makes_a_legacy_record_runnable_from_a_fresh_clone():
-    legacy = {k: v for k, v in MAIN.items() if k not in recipes.KNOBS}
-    legacy.update(recipe="improved", dataset="folder",
-                  improved={"weight_decay": 0.05, "label_smoothing": 0.0, "warmup_epochs": 2, "crop_padding": 2})
-    legacy["datasets"] = copy.deepcopy(MAIN["datasets"])
-    legacy["datasets"]["folder"]["root"] = "/work/shared/data/coco-5class-64"
-    legacy["datasets"]["sample"]["train_per_class"] = 300  # a setting this run never read
-    run = {"name": "old", "source": "dvc experiment old (1234567)", "command": "dvc exp run -S recipe=improved",
-           "machine": "cpu", "params": legacy}
-    new = records.upgrade(run, MAIN)
-    assert new["command"] == ("dvc exp run -S dataset=folder -S optimizer=adamw -S weight_decay=0.05 "
-                              "-S lr_schedule=cosine -S warmup_epochs=2 -S crop_padding=2 -S flip=true "
-                              "-S datasets.folder.root=../shared/data/coco-5class-64")
-    assert new["command_as_run"] == run["command"] and new["code"] == {"path": "dvc exp run", "commit": None}
-    assert records.upgrade(new, MAIN) == new  # once only
-    grid = records.upgrade({**run, "source": "stages/run_grid.py", "command": "python stages/run_grid.py --data "
-                            "/work/shared/data/coco-5class-64 --runs sweep-d1-skip --sweep-epochs=5"}, MAIN)
-    assert grid["command"] == "python stages/run_grid.py --data ../shared/data/coco-5class-64 --runs sweep-d1-skip"
+@pytest.mark.parametrize("changes, says", [
+    ({"headline.val_acc": 0.55}, "headline val_acc 0.5500 (11 of 20) but its predictions score 10 of 20"),
+    ({"source": "dvc experiment other-run (1234567)"}, "source is experiment 'other-run' but the record is 'r'"),
+    ({"code.commit": None}, "code commit 'None' is not a git commit"),
+    ({"code.commit": "unknown"}, "code commit 'unknown' is not a git commit"),
+    ({"command": "dvc exp run -S datasets.folder.root=/work/shared/data/x"},
+     "command names a machine path (datasets.folder.root=/work/shared/data/x)"),
+    ({"command_as_run": "python stages/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
+])
+def test_a_record_that_contradicts_itself_is_refused_with_one_line(tmp_path, changes, says):
+    run = record("r", 0.5)
+    with pytest.raises(SkipnetError, match=re.escape(says)):
+        records.write(tmp_path, bad(**changes), run["epochs"], run["loss"], run["predictions"])
+    assert list(tmp_path.iterdir()) == []
+    # one image of 20 either way is what a second pass may move: said in the record, it must be the count seen
+    marked = bad(**{"headline.val_acc": 0.55, "second_pass": {"predictions_correct": 10}})
+    assert records.check(marked, run["predictions"]) is None
+    assert records.check(study.apply(marked, {"second_pass.predictions_correct": 9}), run["predictions"])
+
+
+def test_every_committed_record_passes_the_check():
+    runs = records.load_all(REPO / "reports/runs")  # load runs records.check and raises on the first failure
+    assert len(runs) >= 42 and all(records.check(r, r["predictions"]) is None for r in runs)
 
 
 def test_committed_records_compare_over_all_seeds_and_name_no_machine_path(tmp_path):
     """The report of the committed records: the improved recipe against the study's over every seed of each
     (Welch, unpaired), and nothing in the report names a path of the machine a run trained on."""
     runs = records.load_all(REPO / "reports/runs")
-    configs = tables.configurations(report.partition(runs)[0])
+    configs = tables.configurations(report.partition(runs)[0], MAIN)
     [c] = [c for c in verdicts.comparisons(configs) if c["claim"] == study.COMPARISONS[0][0]]
     assert (c["a"]["name"], c["b"]["name"]) == ("mynet16-improved", "mynet16-lr1e-3")
     assert (c["welch"]["n_a"], c["welch"]["n_b"]) == (len(c["a"]["runs"]), len(c["b"]["runs"])) and c["welch"]["n_a"] >= 3
-    md = report.write(runs, tmp_path).read_text()
+    md = report.write(runs, tmp_path, MAIN).read_text()
     assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", md)
     for r in runs:
         assert f"`{r['command']}`" in md and "/work/" not in r["command"]
@@ -136,22 +134,28 @@ def test_report_rewrites_only_the_readme_table1_block(tmp_path):
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52])
     readme = tmp_path / "README.md"
     readme.write_text("# Title\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n")
-    assert report.update_readme(readme, runs)
+    assert report.update_readme(readme, runs, MAIN)
     text = readme.read_text()
     assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
     assert "old table" not in text and re.search(r"\| MyNet-16, lr 1e-3 +\| mynet16-lr1e-3 +\| val_acc +\| 54.52% +\| 2 ", text)
     readme.write_text("no markers\n")
-    assert not report.update_readme(readme, runs) and readme.read_text() == "no markers\n"
+    assert not report.update_readme(readme, runs, MAIN) and readme.read_text() == "no markers\n"
 
 
-def test_study_rows_match_only_the_study_setting():
-    params = MAIN
-    assert tables.study_row(params)[0] == "MyNet-16, lr 1e-3"
-    assert tables.study_row(dict(params, lr=0.0001))[0] == "MyNet-16, lr 1e-4"
-    assert tables.study_row(dict(params, arch="net3", image_size=64))[0] == "Net3 (64x64)"
-    assert tables.study_row(dict(params, epochs=5)) is None
-    assert tables.study_row(dict(params, tune_holdout=0.1)) is None
-    assert tables.study_row(dict(params, flip=True)) is None  # another recipe
+def test_a_run_is_the_declared_configuration_its_recipe_params_say():
+    assert study.declared(MAIN, MAIN) == "mynet16-lr1e-3"
+    # the seed, the data source and how a run executes do not make a configuration
+    assert study.declared(dict(MAIN, seed=7, dataset="folder", precision="fp32"), MAIN) == "mynet16-lr1e-3"
+    assert study.declared(dict(MAIN, lr=0.0001), MAIN) == "mynet16-lr1e-4"
+    assert study.declared(dict(MAIN, arch="net3", image_size=64, depth=3), MAIN) == "net3-64px"  # Net3 has no depth
+    assert study.declared(dict(MAIN, depth=1, skip_connections=False, epochs=5), MAIN) == "sweep-d1-noskip"
+    assert study.declared(dict(MAIN, epochs=7), MAIN) is None
+    assert study.declared(dict(MAIN, tune_holdout=0.1), MAIN) is None
+    assert study.declared(dict(MAIN, flip=True), MAIN) is None  # another recipe
+    assert study.declared(study.apply(MAIN, study.CONFIGURATIONS["mynet16-improved"]), MAIN) == "mynet16-improved"
+    # each configuration is itself and no other one
+    assert [study.declared(study.apply(MAIN, o), MAIN) for o in study.CONFIGURATIONS.values()] == \
+        list(study.CONFIGURATIONS)
 
 
 def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
@@ -188,7 +192,7 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
     for command in readme_grid()[:-1]:  # the queue, not --run-all: DVC runs what it queued (its own tests)
         sh(command, cwd=repo)
     queued = sh(["dvc", "queue", "status"], cwd=repo).stdout
-    assert queued.count("Queued") == 3, queued
+    assert queued.count("Queued") == len(study.GROUPS["study"]), queued
     sh(["dvc", "queue", "remove", "--queued"], cwd=repo)
     record_cmd = readme_lines("python stages/record.py")[0]  # records every experiment: the fixture's `slower`
     out = sh(record_cmd, cwd=repo).stdout
@@ -197,7 +201,7 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
     assert [(r["name"], r["params"]["arch"], r["params"]["lr"]) for r in runs] == [("slower", "mynet", 0.0001)]
     for r in runs:
         assert len(r["epochs"]) == 2 and r["loss"] and r["machine"].startswith("cpu")
-        assert r["headline"]["val_acc"] == pytest.approx(r["epochs"][-1]["val_accuracy"])
+        assert r["headline"]["val_acc"] == pytest.approx(r["epochs"][-1]["val_acc"])
         assert sum(map(sum, r["classes"]["confusion_matrix"])) == 5 * 40
         assert len(r["predictions"]) == 5 * 40 and r["code"]["path"] == "dvc exp run" and len(r["code"]["commit"]) == 40
         assert r["command"].startswith("dvc exp run -S ") and "-S epochs=2" in r["command"]
@@ -227,11 +231,11 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
             "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64",
             "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
     out = sh(["python", "-c", WITHOUT_DVC, *argv], cwd=REPO).stdout
-    for stage in ("download", "select_images", "fetch", "prepare", "train", "evaluate"):
+    for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
     [grid] = records.load_all(tmp_path / "runs")
     [name] = sh(["dvc", "exp", "list", "--name-only"], cwd=boat_dog_repo).stdout.split()
-    dvc_folder = records.from_experiment(name, boat_dog_repo, tmp_path / "dvc-runs", "dvc")
+    dvc_folder = records.from_experiment(name, boat_dog_repo, tmp_path / "dvc-runs")
     dvc = records.load(dvc_folder)
     assert (tmp_path / "work/data/manifest.csv").read_text() == (boat_dog_repo / "data/manifest.csv").read_text()
     timing = ("seconds", "images_per_s")
@@ -250,15 +254,13 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     assert "Running stage 'prepare'" not in again and "Running stage 'train'" in again
 
 
-def test_readme_improved_recipe_line_is_the_committed_improved_run(tmp_path):
-    """The README's command line, applied to main's params as `dvc exp run -S` does, gives the recipe of the
-    committed mynet16-improved record (read from its legacy `recipe: improved`), so the report pairs it."""
-    [line] = [x for x in readme_lines("dvc exp run -S optimizer=adamw") if "tune_holdout" not in x]
-    words = shlex.split(line)
-    params = copy.deepcopy(MAIN)
-    for key, value in (words[i + 1].split("=", 1) for i, w in enumerate(words) if w == "-S"):
-        params[key] = yaml.safe_load(value)
+def test_readme_improved_recipe_line_is_the_committed_improved_run():
+    """The README's command line, applied to main's params as `dvc exp run -S` does, is the configuration of the
+    committed mynet16-improved record, so the report finds it."""
+    [line] = readme_lines("dvc exp run -n mynet16-improved ")
+    assert line.endswith("$(python stages/run_grid.py --overrides mynet16-improved)")
+    words = shlex.split(sh(["python", "stages/run_grid.py", "--overrides", "mynet16-improved"], cwd=REPO).stdout)
+    params = study.apply(MAIN, {k: yaml.safe_load(v) for k, v in (w.split("=", 1) for w in words[1::2])})
     committed = records.load(REPO / "reports/runs/mynet16-improved")["params"]
-    assert {k: params[k] for k in recipes.KNOBS} == {k: committed[k] for k in recipes.KNOBS} == recipes.IMPROVED
-    assert recipes.changes(params) == {"optimizer": "adamw", "weight_decay": 0.05, "lr_schedule": "cosine",
-                                       "warmup_epochs": 2, "crop_padding": 2, "flip": True}
+    assert words[::2] == ["-S"] * 6 and study.recipe(params) == study.recipe(committed)
+    assert study.declared(committed, MAIN) == "mynet16-improved"

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from skipnet import recipes, report, stats, study, tables, verdicts
-from test_report import record, seeds
+from skipnet import report, stats, study, tables, verdicts
+from test_report import MAIN, record, seeds
 
 
 def row(table, *cells):
@@ -25,7 +25,7 @@ def logit(p):
 
 def test_reproduction_rows_give_the_prediction_interval_and_tost_verdict():
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54]) + [record("net3-64px", 0.60, arch="net3", image_size=64)]
-    table = verdicts.reproduction(tables.configurations(runs))
+    table = verdicts.reproduction(tables.configurations(runs, MAIN))
     got = row(table, "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")
     # on the logit scale: mean m and sd s of the three logits, then m +- t(0.975, 2) * s * sqrt(4/3), back
     z = [logit(v) for v in (0.50, 0.52, 0.54)]
@@ -36,16 +36,16 @@ def test_reproduction_rows_give_the_prediction_interval_and_tost_verdict():
     assert got[9:12] == ["0.359", "0.161", "not decided at this n"]  # TOST and t-test p: tests/test_stats.py
     assert row(table, "Net3 (64x64)", "net3-64px", "val_acc")[11] == "not decided (n = 1)"
     assert "**the study's number is outside our prediction interval**" not in table
-    far = verdicts.reproduction(tables.configurations(seeds("mynet16-lr1e-3", [0.40, 0.41, 0.42])))
+    far = verdicts.reproduction(tables.configurations(seeds("mynet16-lr1e-3", [0.40, 0.41, 0.42]), MAIN))
     got = row(far, "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")
     assert got[11] == "differs" and got[7].endswith("**the study's number is outside our prediction interval**")
 
 
 def test_comparisons_are_welch_over_all_seeds_with_holm_in_the_family():
     base = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54])
-    improved = seeds("mynet16-improved", [0.60, 0.62, 0.64, 0.66], **recipes.IMPROVED)
+    improved = seeds("mynet16-improved", [0.60, 0.62, 0.64, 0.66], **study.IMPROVED)
     noskip = seeds("mynet16-noskip", [0.20, 0.21], skip_connections=False)
-    found = verdicts.comparisons(tables.configurations(base + improved + noskip))
+    found = verdicts.comparisons(tables.configurations(base + improved + noskip, MAIN))
     by = {c["claim"]: c for c in found}
     imp, skip = by[study.COMPARISONS[0][0]], by[study.COMPARISONS[2][0]]
     assert imp["welch"]["diff"] == pytest.approx(0.11) and (imp["welch"]["n_a"], imp["welch"]["n_b"]) == (4, 3)
@@ -61,10 +61,10 @@ def test_comparisons_are_welch_over_all_seeds_with_holm_in_the_family():
 
 
 def test_mcnemar_is_a_model_level_table_outside_the_verdicts():
-    base, improved = seeds("mynet16-lr1e-3", [0.50]), seeds("mynet16-improved", [0.60], **recipes.IMPROVED)
+    base, improved = seeds("mynet16-lr1e-3", [0.50]), seeds("mynet16-improved", [0.60], **study.IMPROVED)
     improved[0]["predictions"] = record("x", 0.6, right=set(range(12)))["predictions"]
     base[0]["predictions"] = record("x", 0.5, right=set(range(9)) | {19})["predictions"]
-    found = verdicts.comparisons(tables.configurations(base + improved))
+    found = verdicts.comparisons(tables.configurations(base + improved, MAIN))
     table = verdicts.mcnemar_table(found)
     # only A right: images 9, 10, 11; only B right: image 19 -> exact two-sided p = 2 * 5/16 = 0.625
     assert row(table, study.COMPARISONS[0][0], "60146") == [study.COMPARISONS[0][0], "60146", "3 / 1", "0.625"]
@@ -79,13 +79,13 @@ def test_each_group_shows_its_hardware_and_the_split_between_kinds():
     for r, machine in zip(runs, (amd, intel, intel, gpu)):
         r["machine"] = machine
     assert tables.hardware_counts(runs) == "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
-    configs = tables.configurations(runs)
+    configs = tables.configurations(runs, MAIN)
     assert row(verdicts.reproduction(configs), "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")[12] == \
         "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
     split = verdicts.hardware_split(configs)
     got = row(split, "mynet16-lr1e-3", "Intel Xeon (AVX512)")
     assert got[2] == "2" and got[3].startswith("53.00% [") and got[3].endswith("(n=2)")
-    assert verdicts.hardware_split(tables.configurations(runs[1:3])) == ""  # one kind: nothing to split
+    assert verdicts.hardware_split(tables.configurations(runs[1:3], MAIN)) == ""  # one kind: nothing to split
 
 
 def test_the_study_claims_each_get_their_verdict():
@@ -106,7 +106,7 @@ def test_the_study_claims_each_get_their_verdict():
         for skip in (True, False):
             sweep[depth, skip] = seeds(f"sweep-d{depth}-{'skip' if skip else 'noskip'}", [0.3 + (gap if skip else 0)],
                                        depth=depth, skip_connections=skip, epochs=5)
-    configs = tables.configurations(mynet + lr4 + net3 + [r for rs in sweep.values() for r in rs])
+    configs = tables.configurations(mynet + lr4 + net3 + [r for rs in sweep.values() for r in rs], MAIN)
     table = verdicts.claims(configs, report.sweep_points(report.sweeps(configs)))
     verdict = {got[0]: got[5] for got in (row(table, c) for c in (
         "(a) MyNet-16 (lr 1e-3) is below Net3", "(b) lr 1e-4 ends with a lower train loss than lr 1e-3",
@@ -138,7 +138,7 @@ def test_per_class_intervals_stay_inside_zero_to_one_hundred():
     runs = seeds("mynet16-lr1e-3", [0.5, 0.5, 0.5])
     for r, recall in zip(runs, (0.98, 0.99, 1.0)):
         r["classes"]["per_class"]["motorcycle"]["recall"] = recall
-    got = row(verdicts.per_class(tables.configurations(runs)), "mynet16-lr1e-3")
+    got = row(verdicts.per_class(tables.configurations(runs, MAIN)), "mynet16-lr1e-3")
     low, high = (float(x) for x in re.search(r"\[([\d.]+), ([\d.]+)\]", got[-1]).groups())
     assert 0 <= low < 99.0 < high <= 100
     assert stats.summary([0.98, 0.99, 1.0])["high"] > 1  # what the plain t-interval would say

@@ -4,14 +4,15 @@ One evaluation per model: every number here comes from the train stage's pass ov
 model (its last epoch, on the training device, in the training precision), kept in the train log: the
 headline's val accuracy is the accuracy of the predictions written here, exactly.
 """
-import csv
 import math
 
 import numpy as np
 
-from . import plots, recipes, records
+from . import plots
+from .archs import ARCHITECTURES
 from .errors import SkipnetError
-from .files import atomic_path, atomic_write_json
+from .files import atomic_write_json, atomic_write_text
+from .history import EPOCH_FIELDS, csv_text, headline
 from .models import load_model_file, model_summary
 from .prepare import train_and_eval_splits
 
@@ -34,20 +35,19 @@ def per_class_scores(matrix, classes):
     return scores
 
 
+# Training knobs a figure title shows when they are on (non-zero, true, or a schedule other than constant)
+TITLE_KNOBS = ("weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding", "flip")
+
+
 def run_title(params):
-    """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 optimizer=adamw ..."."""
-    changes = "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}" for k, v in recipes.changes(params).items())
-    if params["arch"] == "net3":
-        return f"Net3 lr={params['lr']:g}{changes}"
-    skip = "" if params["skip_connections"] else " no-skip"
-    return f"MyNet depth={params['depth']}{skip} lr={params['lr']:g}{changes}"
+    """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 adamw weight_decay=0.05 ..."."""
+    on = [f" {k}={params[k]:g}" if isinstance(params[k], float) else f" {k}={params[k]}" for k in TITLE_KNOBS
+          if params[k] not in (0, False, "constant")]
+    return f"{ARCHITECTURES[params['arch']].title(params)} lr={params['lr']:g} {params['optimizer']}{''.join(on)}"
 
 
 def write_csv(path, fieldnames, rows):
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+    atomic_write_text(path, csv_text(fieldnames, rows))
 
 
 def class_metrics(history, labels, classes):
@@ -59,7 +59,7 @@ def class_metrics(history, labels, classes):
                            f"rerun the train stage (dvc repro)")
     matrix = confusion_matrix(labels, predicted, len(classes))
     last = history["epochs"][-1]
-    return {"accuracy": last["val_accuracy"], "val_loss": last["val_loss"], "per_class": per_class_scores(matrix, classes),
+    return {"accuracy": last["val_acc"], "val_loss": last["val_loss"], "per_class": per_class_scores(matrix, classes),
             "confusion_matrix": matrix.tolist()}, predicted
 
 
@@ -81,11 +81,11 @@ def run(params, model_path, train_path, val_path, history, eval_names, out):
     model, _ = load_model_file(model_path)
     scores, predicted = class_metrics(history, labels, classes)
     probs = np.asarray(history["val_probs"])
-    atomic_write_json(out["headline"], records.headline(epochs))
+    atomic_write_json(out["headline"], headline(epochs))
     atomic_write_json(out["classes"], scores)
     write_csv(out["predictions"], ["image", "label", "predicted"],
               [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])
-    write_csv(out["epochs_csv"], records.EPOCH_FIELDS, epochs)
+    write_csv(out["epochs_csv"], EPOCH_FIELDS, epochs)
     atomic_write_json(out["run"], run_details(model, params, history, epochs))
 
     title = run_title(params)

@@ -6,11 +6,11 @@ is progress only, `step` (epochs done), so that `dvc exp show` fits a terminal a
 the headline (train_loss, val_loss, val_acc) is the evaluate stage's git-tracked metrics/headline.json.
 Every series, growing as each epoch ends, is in dvclive/plots/metrics/<name>.tsv (`dvc plots show`).
 """
+from .history import EPOCH_FIELDS
+
 DIR = "dvclive"
-# DVCLive metric name -> key of an engine epoch record
-EPOCH_METRICS = {"train_loss": "train_loss", "val_loss": "val_loss", "val_acc": "val_accuracy",
-                 "train_acc": "train_accuracy", "lr": "lr", "images_per_s": "images_per_s",
-                 "epoch_seconds": "seconds"}
+# Every per-epoch metric, under its one name (skipnet.history); the epoch is DVCLive's step
+EPOCH_METRICS = [name for name in EPOCH_FIELDS if name != "epoch"]
 
 
 class EpochLog:
@@ -24,8 +24,8 @@ class EpochLog:
 
     def log(self, record):
         self.live.step = record["epoch"]
-        for name, key in EPOCH_METRICS.items():
-            self.live.log_metric(name, record[key])
+        for name in EPOCH_METRICS:
+            self.live.log_metric(name, record[name])
         self.live.summary = {}  # DVCLive adds the step
         self.live.next_step()
 

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .archs import ARCHITECTURES
 from .errors import SkipnetError
 
 
@@ -105,14 +106,11 @@ class Net3(nn.Module):
         return {"stem": [self.conv1], "conv": [self.conv2, self.convs], "fc": [self.fc1, self.fc2]}
 
 
-# The params each architecture reads besides classes and image_size (Net3 has no depth and no skips).
-ARCH_KEYS = {"mynet": ("depth", "skip_connections"), "net3": ()}
-
-
-def build_model(arch, depth, skip_connections, num_classes, image_size):
-    if arch == "mynet":
-        return MyNet(depth=depth, skip_connections=skip_connections, num_classes=num_classes, image_size=image_size)
-    return Net3(num_classes=num_classes, image_size=image_size)
+def build_model(config, num_classes):
+    """The model an architecture's entry (skipnet.archs) names, from a config holding the params it reads."""
+    arch = ARCHITECTURES[config["arch"]]
+    return globals()[arch.model_class](**{k: config[k] for k in arch.reads}, num_classes=num_classes,
+                                       image_size=config["image_size"])
 
 
 def model_summary(model, image_size):
@@ -148,7 +146,7 @@ MODEL_VERSION = 1
 def model_file(model, params, classes, precision):
     """What the train stage saves as models/model.pt."""
     return {"format": MODEL_FORMAT, "version": MODEL_VERSION,
-            "config": {"arch": params["arch"], "depth": params["depth"], "skip_connections": params["skip_connections"],
+            "config": {"arch": params["arch"], **{k: params[k] for k in ARCHITECTURES[params["arch"]].reads},
                        "classes": list(classes), "image_size": params["image_size"],
                        "normalization": {"mean": 0.5, "std": 0.5}, "precision": precision},
             "state_dict": model.state_dict()}
@@ -171,8 +169,7 @@ def load_model_file(path):
                            f"version {MODEL_VERSION}: retrain it with this version")
     try:
         config = saved["config"]
-        model = build_model(config["arch"], config["depth"], config["skip_connections"], len(config["classes"]),
-                            config["image_size"])
+        model = build_model(config, len(config["classes"]))
         model.load_state_dict(saved["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # no config, or one its weights do not fit
         reason = f"no {e}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0]

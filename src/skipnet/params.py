@@ -4,10 +4,12 @@ Every value is checked before a stage touches any output; a bad one stops the
 stage with one line naming the key, the value and what is allowed.
 """
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
 
+from .archs import ARCHITECTURES
 from .coco import CATEGORY_IDS
 from .errors import SkipnetError
 
@@ -76,7 +78,7 @@ SCHEMA = {
     "dataset": _choice("coco", "sample", "folder"),
     "classes": None,  # checked by _check_classes
     "image_size": _image_size,
-    "arch": _choice("mynet", "net3"),
+    "arch": _choice(*ARCHITECTURES),
     "depth": _int(1),
     "skip_connections": _bool,
     "lr": _positive_float,
@@ -153,6 +155,16 @@ def load(path="params.yaml"):
     except yaml.YAMLError as e:
         raise SkipnetError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     return validate(params)
+
+
+def committed(path="params.yaml"):
+    """params.yaml as committed at git HEAD, validated: the defaults the study's configurations override (the
+    working copy may hold an experiment's `-S` changes). Outside a git repository, the file itself."""
+    path = Path(path)
+    shown = subprocess.run(["git", "show", f"HEAD:./{path.name}"], cwd=path.parent, capture_output=True, text=True)
+    if shown.returncode != 0:
+        return load(path)
+    return validate(yaml.safe_load(shown.stdout))
 
 
 def check_warmup(params):

@@ -63,7 +63,7 @@ def epochs_axes(ax_loss, ax_acc, epochs, label=""):
     prefix = f"{label} " if label else ""
     for split, style in (("train", "-"), ("val", "--")):
         ax_loss.plot(x, [e[f"{split}_loss"] for e in epochs], style, label=f"{prefix}{split}", linewidth=1.8)
-        ax_acc.plot(x, [e[f"{split}_accuracy"] for e in epochs], style, label=f"{prefix}{split}", linewidth=1.8)
+        ax_acc.plot(x, [e[f"{split}_acc"] for e in epochs], style, label=f"{prefix}{split}", linewidth=1.8)
     for ax, name in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set_xlabel("Epoch")
         ax.set_ylabel(name)

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from .files import atomic_path, under
+from .seeds import stream_seed
 from .errors import SkipnetError
 
 DRAFT_FACTOR = 2  # decode at >= 2x the target size before the final resize
@@ -112,7 +113,7 @@ def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
 
 def holdout(n, tune_holdout, seed):
     """(kept, held): sorted indices of a split of n images, a seeded tune_holdout fraction held out."""
-    order = np.random.default_rng(seed).permutation(n)
+    order = np.random.default_rng(stream_seed(seed, "holdout")).permutation(n)
     cut = round(n * tune_holdout)
     return np.sort(order[cut:]), np.sort(order[:cut])
 

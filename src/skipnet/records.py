@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import math
+import re
 import shlex
 import shutil
 import subprocess
@@ -24,26 +25,17 @@ from pathlib import Path
 
 import yaml
 
-from . import recipes
 from .errors import SkipnetError
-from .files import atomic_write_json, with_umask
+from .files import with_umask
+from .history import EPOCH_FIELDS, csv_text, headline
 
 RUNS_DIR = Path("reports/runs")
-EPOCH_FIELDS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "images_per_s"]
 LOSS_FIELDS = ["step", "epoch", "loss"]
 PREDICTION_FIELDS = ["image", "label", "predicted"]
 # The evaluate stage's outputs a record is built from (git-tracked in an experiment's commit)
 SOURCES = {"params": "params.yaml", "classes": "metrics/classes.json", "details": "metrics/run.json",
            "epochs": "plots/epochs.csv", "loss": "plots/loss.csv", "predictions": "metrics/predictions.csv",
            "grad_norms": "plots/grad_norms.csv"}
-
-
-def _csv_text(fields, rows):
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buf.getvalue()
 
 
 def _csv_rows(text):
@@ -53,12 +45,6 @@ def _csv_rows(text):
 
 def _csv_strings(text):
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def headline(epochs):
-    """The headline (metrics/headline.json, Table 1): final train loss, and val loss and accuracy of the final model."""
-    last = epochs[-1]
-    return {"train_loss": last["train_loss"], "val_loss": last["val_loss"], "val_acc": last["val_accuracy"]}
 
 
 def check_finite(name, run, epochs):
@@ -80,17 +66,21 @@ def write(runs_dir, run, epochs, running_loss, predictions=None, force=False, gr
     runs_dir = Path(runs_dir)
     final = runs_dir / run["name"]
     if final.exists() and not force:
-        raise SkipnetError(f"record {final} exists and is kept: give another name (--as NAME) or replace it (--force)")
+        raise SkipnetError(f"record {final} exists and is kept: rename the experiment (dvc exp rename) or replace "
+                           f"the record (--force)")
     text = check_finite(run["name"], run, epochs)
+    problem = check(run, predictions)
+    if problem:
+        raise SkipnetError(f"{run['name']}: {problem}; not recorded")
     runs_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=runs_dir, prefix=f".{run['name']}."))
     with_umask(tmp, 0o777)
     try:
         (tmp / "run.json").write_text(text)
-        (tmp / "epochs.csv").write_text(_csv_text(EPOCH_FIELDS, epochs))
-        (tmp / "loss.csv").write_text(_csv_text(LOSS_FIELDS, running_loss))
+        (tmp / "epochs.csv").write_text(csv_text(EPOCH_FIELDS, epochs))
+        (tmp / "loss.csv").write_text(csv_text(LOSS_FIELDS, running_loss))
         if predictions:
-            (tmp / "predictions.csv").write_text(_csv_text(PREDICTION_FIELDS, predictions))
+            (tmp / "predictions.csv").write_text(csv_text(PREDICTION_FIELDS, predictions))
         if grad_norms:
             (tmp / "grad_norms.csv").write_text(grad_norms)
         if final.exists():
@@ -101,23 +91,16 @@ def write(runs_dir, run, epochs, running_loss, predictions=None, force=False, gr
     return final
 
 
-def upgrade_folder(folder, baseline, commit=None):
-    """Rewrite one record folder's run.json by `upgrade`; the CSVs are left as they are."""
-    path = Path(folder) / "run.json"
-    atomic_write_json(path, upgrade(json.loads(path.read_text()), baseline, commit))
-
-
 def _number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def load(folder):
-    """A record as a dict; params of records written before the flat training knobs read as those knobs.
-    A torn, incomplete or wrongly typed record raises one line naming the file and what is wrong."""
+    """A record as a dict. A torn, incomplete, wrongly typed or self-contradicting record (`check`) raises one
+    line naming the file and what is wrong."""
     folder = Path(folder)
     try:
         run = json.loads((folder / "run.json").read_text())
-        run["params"] = recipes.from_legacy(run["params"])
         run["epochs"] = _csv_rows((folder / "epochs.csv").read_text())
         run["loss"] = _csv_rows((folder / "loss.csv").read_text())
     except json.JSONDecodeError as e:
@@ -139,7 +122,42 @@ def load(folder):
     run["predictions"] = _csv_strings(kept.read_text()) if kept.exists() else None
     norms = folder / "grad_norms.csv"  # records from 2026-12-04 on
     run["grad_norms"] = _csv_rows(norms.read_text()) if norms.exists() else None
+    problem = check(run, run["predictions"])
+    if problem:
+        raise SkipnetError(f"{folder / 'run.json'}: {problem}")
     return run
+
+
+def _correct(predictions):
+    return sum(p["label"] == p["predicted"] for p in predictions)
+
+
+def check(run, predictions):
+    """What makes a record contradict itself or its provenance, in one line; None when nothing does.
+
+    Its headline accuracy is its predictions' accuracy (to the image: headlines are float32); its source names
+    the experiment the record is named after; its code commit is known; its commands name no machine path (a
+    record's command reproduces it from a fresh clone). A record made when evaluate scored the model a second
+    time says so in `second_pass` with that pass's count, and that count must be its predictions'."""
+    if predictions:
+        n, right = len(predictions), _correct(predictions)
+        headline = round(run["headline"]["val_acc"] * n)
+        second = run.get("second_pass", {}).get("predictions_correct")
+        if headline != right and second != right:
+            return (f"headline val_acc {run['headline']['val_acc']:.4f} ({headline} of {n}) but its predictions "
+                    f"score {right} of {n}: not one evaluation of one model")
+    source = re.fullmatch(r"dvc experiment (\S+) \([0-9a-f]+\)", run["source"])
+    if source and source[1] != run["name"]:
+        return (f"source is experiment {source[1]!r} but the record is {run['name']!r}: record an experiment under "
+                f"its own name (rename it first: dvc exp rename)")
+    commit = str((run.get("code") or {}).get("commit"))
+    if not re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit):
+        return f"code commit {commit!r} is not a git commit: the code that trained it is unknown"
+    for field in ("command", "command_as_run"):
+        machine = [w for w in shlex.split(run.get(field) or "") if re.match(r"^(\S+=)?(/|~)", w)]
+        if machine:
+            return f"{field} names a machine path ({machine[0]}): give paths relative to the repository"
+    return None
 
 
 def load_all(runs_dir=RUNS_DIR, skipped=None):
@@ -218,7 +236,7 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=Fals
                  texts["grad_norms"])
 
 
-def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None, force=False):
+def from_experiment(name, repo=".", runs_dir=RUNS_DIR, force=False):
     """Write the record of a finished DVC experiment from its git-tracked files; return its folder."""
     rev, parent = resolve_experiment(name, repo)
 
@@ -228,7 +246,7 @@ def from_experiment(name, repo=".", runs_dir=RUNS_DIR, record_name=None, force=F
 
     command = exp_command(relative_root(yaml.safe_load(read("params.yaml") or "{}")),
                           yaml.safe_load(read("params.yaml", parent) or "{}"))
-    return build(read, record_name or name, f"dvc experiment {name} ({rev[:7]})", command,
+    return build(read, name, f"dvc experiment {name} ({rev[:7]})", command,
                  {"path": "dvc exp run", "commit": parent},
                  _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir, force)
 
@@ -253,29 +271,3 @@ def relative_root(params):
     if not folder or not folder.get("root"):
         return params
     return {**params, "datasets": {**params["datasets"], "folder": {**folder, "root": repo_relative(folder["root"])}}}
-
-
-def upgrade(run, baseline, commit=None):
-    """A record written before the flat knobs and code field, as written today (run.json only).
-
-    Params read as the flat knobs; absolute data paths made repository-relative; a DVC record's command
-    rebuilt against `baseline` (main's params) so it runs from a fresh clone; a grid record's command
-    keeps its run name. The command actually run is kept as command_as_run.
-    """
-    run = dict(run)
-    params = relative_root(recipes.from_legacy(run["params"]))
-    if "code" in run:
-        return {**run, "params": params}
-    dvc = run["source"].startswith("dvc experiment")
-    # grid commands: the sweep and tuning runs' 5 epochs are now part of their definition
-    grid_words = [repo_relative(w) for w in run["command"].split() if w not in ("--sweep-epochs=5", "--tuning-epochs=5")]
-    # a command names only what the run read: other datasets' settings stay at the baseline's
-    as_read = {**params, "datasets": {**baseline["datasets"], params["dataset"]: params["datasets"][params["dataset"]]}}
-    command = exp_command(as_read, baseline) if dvc else " ".join(grid_words)
-    code = {"path": "dvc exp run" if dvc else "stages/run_grid.py, before it ran the stages' own code "
-            "(its own image order: not the same experiment as a DVC run with equal params)", "commit": commit}
-    keys = list(run)
-    at = keys.index("command") + 1
-    ordered = dict([*[(k, run[k]) for k in keys[:at]], ("command_as_run", run["command"]), ("code", code),
-                    *[(k, run[k]) for k in keys[at:]]])
-    return {**ordered, "command": command, "params": params}

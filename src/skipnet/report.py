@@ -61,11 +61,11 @@ def runs_table(runs, keys, scored_on="val"):
     rows = []
     for r in runs:
         flat, h, last = used(r["params"]), r["headline"], r["epochs"][-1]
-        best = max(r["epochs"], key=lambda e: e["val_accuracy"])
+        best = max(r["epochs"], key=lambda e: e["val_acc"])
         rows.append([r["name"], *(_param_cell(flat, k) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
                      f"{h['val_loss']:.3f}", pct(h["val_acc"]), pct(last_epochs(r)[0]),
-                     f"{pct(best['val_accuracy'])} ({best['epoch']})",
-                     f"{100 * (last['train_accuracy'] - last['val_accuracy']):+.1f}", _minutes(r["train_seconds"]),
+                     f"{pct(best['val_acc'])} ({best['epoch']})",
+                     f"{100 * (last['train_acc'] - last['val_acc']):+.1f}", _minutes(r["train_seconds"]),
                      r["machine"]])
     align = ["---"] * (1 + len(keys)) + ["---:"] * 8 + ["---"]
     return "\n".join("| " + " | ".join(row) + " |" for row in [names, align, *rows]) + "\n"
@@ -104,8 +104,8 @@ def sweep_points(groups):
 
 def commands_table(runs):
     def commit(r):
-        code = r.get("code") or {}
-        return (code.get("commit") or "not recorded")[:12]
+        code = r["code"]
+        return code["commit"][:12] + (" (inferred)" if code.get("basis") else "")
     rows = [f"| {r['name']} | `{r['command']}` | {r['source']} | {commit(r)} | {r['date'][:16]} |" for r in runs]
     return ("Each command runs from the root of a fresh clone (data paths are relative: `../shared/...`). DVC's queue "
             "(`dvc exp run --queue`) runs experiments in a temporary copy of the repository, where the data path must "
@@ -125,8 +125,8 @@ def _band(ax, x, series, style, label):
 def table1_png(configs, path):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     labels = []
-    for i, (match, label, numbers) in enumerate(study.REPORTED):
-        found = find(configs, match)
+    for i, (name, (label, numbers)) in enumerate(study.REPORTED.items()):
+        found = find(configs, name)
         labels.append(label)
         ax.plot([i - 0.12], [100 * numbers["val_acc"]], "kx", markersize=10, label="study (one run)" if i == 0 else None)
         for c in found[:1]:
@@ -186,7 +186,7 @@ def epochs_grid_png(configs, path):
         x = [e["epoch"] for e in c["runs"][0]["epochs"]]
         for split, style in (("train", "-"), ("val", "--")):
             _band(ax_loss, x, [[e[f"{split}_loss"] for e in r["epochs"]] for r in c["runs"]], style, split)
-            _band(ax_acc, x, [[e[f"{split}_accuracy"] for e in r["epochs"]] for r in c["runs"]], style, split)
+            _band(ax_acc, x, [[e[f"{split}_acc"] for e in r["epochs"]] for r in c["runs"]], style, split)
         seeds = f", {len(c['runs'])} seeds (band: lowest to highest)" if len(c["runs"]) > 1 else ""
         for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             ax.set_title(f"{c['name']}: {name}{seeds}", fontsize=9)
@@ -218,17 +218,17 @@ def partition(runs):
             [r for r in runs if r["params"].get("tune_holdout")])
 
 
-def readme_block(runs):
+def readme_block(runs, defaults):
     """What the README shows between its `<!-- table1 -->` markers: the study's numbers reproduced, every
     declared comparison, the aims."""
     final, _ = partition(runs)
-    configs = configurations(final)
+    configs = configurations(final, defaults)
     found = verdicts.comparisons(configs)
     return (verdicts.reproduction(configs) + ("\n" + verdicts.comparisons_table(found) if found else "")
             + ("\n" + verdicts.goals(configs)))
 
 
-def update_readme(path, runs):
+def update_readme(path, runs, defaults):
     """Replace the README's Table 1 block with the records' numbers; False when it has no markers."""
     path = Path(path)
     text = path.read_text()
@@ -236,23 +236,23 @@ def update_readme(path, runs):
     if start not in text or end not in text:
         return False
     head, rest = text.split(start, 1)
-    atomic_write_text(path, head + start + readme_block(runs) + end + rest.split(end, 1)[1])
+    atomic_write_text(path, head + start + readme_block(runs, defaults) + end + rest.split(end, 1)[1])
     return True
 
 
-def write(runs, out_dir, notes=None, runs_dir="reports/runs"):
-    """reports/study.md and its figures from run records (read from runs_dir); returns its path."""
+def write(runs, out_dir, defaults, notes=None, runs_dir="reports/runs"):
+    """reports/study.md and its figures from run records (read from runs_dir); returns its path. defaults:
+    params.yaml's, which the study's configurations override (skipnet.study)."""
     if not runs:
         raise SkipnetError(f"no run records in {runs_dir}: add a finished experiment with "
                            "`python stages/record.py EXP` (see `dvc exp list`), or run stages/run_grid.py")
     out_dir = Path(out_dir)
     final, tuning = partition(runs)
-    configs = configurations(final)
+    configs = configurations(final, defaults)
     groups = sweeps(configs)
     in_sweeps = {id(c) for g in groups for c in g}
     main = [c for c in configs if id(c) not in in_sweeps]  # sweep points get their own section
-    table1_runs = [r for match, _, _ in study.REPORTED for c in find(configs, match) for r in c["runs"]]
-    table1_runs += [r for c in find(configs, study.IMPROVED) for r in c["runs"]]
+    table1_runs = [r for name in [*study.REPORTED, study.ABLATION_BASE] for c in find(configs, name) for r in c["runs"]]
     md = ["# Skip connections on five COCO classes: the study reproduced\n",
           f"Generated by `python stages/report.py` from the {len(runs)} run records in `{runs_dir}/`. Runs that "
           "differ only in seed are one configuration. Statistics: scipy.stats and statsmodels; one run says nothing "
@@ -260,7 +260,7 @@ def write(runs, out_dir, notes=None, runs_dir="reports/runs"):
           f"{stats.MIN_N} runs a side.\n"]
     if final:
         md += ["## Table 1: the study's numbers reproduced?\n", verdicts.reproduction(configs)]
-        if find(configs, study.MYNET16) or find(configs, study.NET3):
+        if any(find(configs, name) for name in study.REPORTED):
             table1_png(configs, out_dir / "table1.png")
             md += ["\n![Table 1 with intervals](table1.png)\n"]
     found = verdicts.comparisons(configs)

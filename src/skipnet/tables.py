@@ -2,7 +2,7 @@
 import re
 
 from . import stats, study
-from .models import ARCH_KEYS
+from .archs import not_read
 
 LAST = 5  # epochs averaged to tell a trend from the epoch-to-epoch swing of a final number
 SCALE = {"val_acc": "proportion", "last5": "proportion", "train_loss": "positive", "val_loss": "positive",
@@ -24,8 +24,7 @@ def used(params):
     the data is not COCO, architecture params its architecture has not (Net3's depth and skips)."""
     unused = [f"datasets.{d}." for d in params["datasets"] if d != params["dataset"]]
     unused += ["coco."] if params["dataset"] != "coco" else []
-    other_arch = {k for keys in ARCH_KEYS.values() for k in keys} - set(ARCH_KEYS[params["arch"]])
-    return {k: v for k, v in flatten(params).items() if not k.startswith(tuple(unused)) and k not in other_arch}
+    return {k: v for k, v in flatten(params).items() if not k.startswith(tuple(unused)) and k not in not_read(params["arch"])}
 
 
 def varying(runs):
@@ -33,18 +32,6 @@ def varying(runs):
     flat = [used(r["params"]) for r in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
-
-
-def matches(params, match):
-    return all(params.get(k) == v for k, v in match.items())
-
-
-def study_row(params):
-    """The study's row this run reproduces, or None."""
-    for match, label, numbers in study.REPORTED:
-        if matches(params, match):
-            return label, numbers
-    return None
 
 
 def value(run, metric):
@@ -57,12 +44,13 @@ def value(run, metric):
 
 def last_epochs(run, n=LAST):
     """(mean, min, max) of val accuracy over the last n epochs."""
-    accs = [e["val_accuracy"] for e in run["epochs"][-n:]]
+    accs = [e["val_acc"] for e in run["epochs"][-n:]]
     return sum(accs) / len(accs), min(accs), max(accs)
 
 
-def configurations(runs):
-    """Runs grouped by every used param but the seed: [{name, params, runs (by seed)}], in name order."""
+def configurations(runs, defaults):
+    """Runs grouped by every used param but the seed: [{name, declared, params, runs (by seed)}], in name order.
+    declared: the study's configuration (skipnet.study) the runs are, given params.yaml's defaults, or None."""
     groups = {}
     for r in runs:
         key = repr(sorted((k, v) for k, v in used(r["params"]).items() if k != "seed"))
@@ -71,12 +59,14 @@ def configurations(runs):
     for members in groups.values():
         members = sorted(members, key=lambda r: r["params"]["seed"])
         names = sorted(re.sub(r"-seed\d+$", "", r["name"]) for r in members)
-        out.append({"name": names[0], "params": members[0]["params"], "runs": members})
+        out.append({"name": names[0], "declared": study.declared(members[0]["params"], defaults),
+                    "params": members[0]["params"], "runs": members})
     return sorted(out, key=lambda c: c["name"])
 
 
-def find(configs, match):
-    return [c for c in configs if matches(c["params"], match)]
+def find(configs, name):
+    """The configurations that are the declared configuration `name` (one, or none)."""
+    return [c for c in configs if c["declared"] == name]
 
 
 def summarize(config, metric):
@@ -124,7 +114,7 @@ def points(d):
 def gap(run):
     """The last epoch's train accuracy minus val accuracy."""
     last = run["epochs"][-1]
-    return last["train_accuracy"] - last["val_accuracy"]
+    return last["train_acc"] - last["val_acc"]
 
 
 def hardware(run):

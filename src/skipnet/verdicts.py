@@ -3,7 +3,7 @@ configurations (Welch over all seeds, Holm within each family), McNemar about tr
 behind each group, and the study's own claims (a)-(f). Each returns markdown; tables through tabulate."""
 from tabulate import tabulate
 
-from . import recipes, stats, study
+from . import stats, study
 from .tables import (acc, by_seed, cell, find, gap, hardware, hardware_counts, loss, pct, points, summarize,
                      value)
 
@@ -27,8 +27,8 @@ def _fmt(metric):
 def reproduction(configs):
     """Per study number: ours (n, mean, sd), a 95% prediction interval for one new run, TOST at the margin."""
     rows = []
-    for match, label, numbers in study.REPORTED:
-        for c in find(configs, match):
+    for name, (label, numbers) in study.REPORTED.items():
+        for c in find(configs, name):
             for metric, number in numbers.items():
                 s = summarize(c, metric)
                 eq = stats.equivalence([value(r, metric) for r in c["runs"]], number, study.margin(metric, number))
@@ -131,15 +131,12 @@ def mcnemar_table(found):
 
 def ablation(configs):
     """Each ablation configuration against the full improved recipe, one family."""
-    base = {k: v for k, v in study.MYNET16.items() if k not in recipes.KNOBS}
-    rows = [c for c in find(configs, base)
-            if recipes.changes(c["params"]) and recipes.changes(c["params"], recipes.IMPROVED)]
-    full = find(configs, study.IMPROVED)
+    rows = [c for name in study.GROUPS["ablation"] for c in find(configs, name)]
+    full = find(configs, study.ABLATION_BASE)
     if not (rows and full):
         return ""
-    found = adjust([_compare(study.ABLATION_FAMILY, ", ".join(f"{k} {cell(v)}" for k, v in
-                                                             recipes.changes(c["params"], recipes.IMPROVED).items()),
-                             c, full[0]) for c in rows])
+    found = adjust([_compare(study.ABLATION_FAMILY, _changed(c["params"], full[0]["params"]), c, full[0])
+                    for c in rows])
     table = [[c["a"]["name"], c["claim"], acc(summarize(c["a"], "val_acc")), _diff(c), _p(c["welch"]["p"]),
               _p(c["holm"]), c["verdict"], hardware_counts(c["a"]["runs"])] for c in found]
     return (f"Each row changes the full improved recipe ({full[0]['name']}, "
@@ -147,6 +144,12 @@ def ablation(configs):
             f"Holm within this family. {DECIDE}\n\n"
             + _md(table, ["configuration", "changed from the full recipe", "final val acc", "A - B (points)", "p",
                           "Holm p", "verdict", "hardware"]))
+
+
+def _changed(params, base):
+    """e.g. "crop_padding 0, flip no": the recipe params where a configuration differs from `base`."""
+    mine, theirs = study.recipe(params), study.recipe(base)
+    return ", ".join(f"{k} {cell(v)}" for k, v in mine.items() if theirs.get(k) != v)
 
 
 def hardware_split(configs):
@@ -175,7 +178,7 @@ def claims(configs, sweep_points):
     """The study's text, claim by claim: (a)-(f), each with its test, n and verdict; Holm over the tested ones.
 
     sweep_points: [(depth, skip config, no-skip config)] of the depth sweep, for (f)."""
-    mynet, net3, lr4 = (find(configs, m) for m in (study.MYNET16, study.NET3, study.MYNET16_LR1E4))
+    mynet, net3, lr4 = (find(configs, name) for name in (study.MYNET16, study.NET3, study.MYNET16_LR1E4))
     items = []  # (claim, test, n, p, direction holds?, samples for decided)
 
     def welch_claim(text, a, b, metric, sign):
@@ -265,7 +268,7 @@ def per_class(configs):
 def goals(configs):
     """Whether the improved recipe met its aims: a mean of at least 65%, and a gain whose interval is above +5."""
     lines = []
-    for c in find(configs, study.IMPROVED):
+    for c in find(configs, study.ABLATION_BASE):
         s = summarize(c, "val_acc")
         lines.append(f"- Mean val accuracy of {c['name']}: {acc(s)}; aim {100 * study.AIM_MEAN:g}%: "
                      f"{'met' if s['mean'] >= study.AIM_MEAN else 'not met'} (every setting tried: "

@@ -1,0 +1,56 @@
+"""Resume checkpoints: one per run, keyed by the run's fingerprint (its training params and data), written
+atomically after every epoch and never a DVC output (docs/architecture.md, "Run-cache")."""
+from pathlib import Path
+
+import torch
+
+from .files import atomic_path
+
+
+def load_checkpoint(path, want_fingerprint, log):
+    """The checkpoint to resume from, or None; one written under other params is renamed aside."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a torn or foreign file: never trust it
+        ckpt, why = None, f"unreadable ({type(e).__name__})"
+    else:
+        why = None if ckpt.get("fingerprint") == want_fingerprint else "written under other params or data"
+    if why:
+        aside = path.with_name(path.stem + ".stale" + path.suffix)
+        path.replace(aside)
+        log(f"checkpoint {path} is {why}: set aside as {aside}, training from scratch")
+        return None
+    return ckpt
+
+
+def checkpoint_file(checkpoint_dir, run_fingerprint):
+    """Where a run with this fingerprint keeps its resume checkpoint: one file per run, never a DVC output."""
+    return Path(checkpoint_dir) / f"{run_fingerprint[:16]}.pt"
+
+
+def save_checkpoint(run, path, epoch, step, history):
+    save_atomic({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                 "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
+                 "rng_cpu": torch.get_rng_state(),
+                 "epoch": epoch, "step": step, "history": history, "fingerprint": run.fingerprint}, path)
+
+
+def resume(run, path, log):
+    """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start."""
+    ckpt = load_checkpoint(path, run.fingerprint, log)
+    if ckpt is None:
+        return {"running_loss": [], "grad_norms": [], "epochs": []}, 0, 0
+    run.model.load_state_dict(ckpt["model"])
+    run.optimizer.load_state_dict(ckpt["optimizer"])
+    run.scheduler.load_state_dict(ckpt["scheduler"])
+    run.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng_cpu"])
+    return ckpt["history"], ckpt["epoch"], ckpt["step"]
+
+
+def save_atomic(obj, path):
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
