@@ -96,7 +96,7 @@ def main():
     print(f"device: {history['device']}, torch {torch.__version__}")
     print(f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
           f"{ours:.0f} img/s, "
-          f"final val acc {history['epochs'][-1]['val_accuracy']:.4f}")
+          f"final val acc {history['epochs'][-1]['val_acc']:.4f}")
     print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
     print(f"ratio: {ours / study:.1f}x")
     print(f"MFU (engine, bf16, {train_flops_per_image / 1e9:.2f} GFLOP per training image, peak 790 TFLOP/s): "
