@@ -131,7 +131,7 @@ def queue(runs, data, sets, base):  # sets: the -S KEY=VALUE strings as given
     runs in a temporary copy; records name it relative)."""
     for name, config, seed, _ in runs:
         words = shlex.split(study.exp_command(config, seed if seed != base["seed"] else None))
-        words[2:2] = ["--queue"]
+        words[3:3] = ["--queue"]  # dvc exp run --queue -n NAME ...
         if data:
             words += ["-S", "dataset=folder", "-S", f"datasets.folder.root={os.path.abspath(data)}"]
         words += [w for s in sets for w in ("-S", s)]

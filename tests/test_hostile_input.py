@@ -152,7 +152,7 @@ def record_parts(name="mynet16-lr1e-3", acc=0.5):
     details = {"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
                "speed": {"images_per_s": 10.0, "seconds_per_epoch": 1.0, "train_seconds": 1.0, "device": "cpu: test",
                          "world_size": 1, "precision": "fp32", "precision_reason": "test"}}
-    return {"name": name, "source": "test", "command": "test", "code": {"path": "test", "commit": "test"},
+    return {"name": name, "source": "test", "command": "test", "code": {"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
             "machine": "cpu: test", "date": "2026-01-01T00:00:00+00:00", "train_seconds": 1.0,
             "params": dict(MAIN_PARAMS), "headline": records.headline(epochs), "classes": scores,
             "details": details}, epochs

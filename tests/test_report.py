@@ -14,7 +14,7 @@ from skipnet import records, report, study, tables, verdicts
 from skipnet.errors import SkipnetError
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
-        "-S", "depth=1", "-S", "epochs=2", "-S", "display_interval=1"]
+        "-S", "depth=1", "-S", "epochs=3", "-S", "display_interval=1"]
 MAIN = MAIN_PARAMS
 
 # Runs a script as a lent GPU machine would: dvc and dvclive are not installed there (pycocotools travels
