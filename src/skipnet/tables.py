@@ -1,6 +1,8 @@
 """Run records grouped into configurations (runs that differ only in seed), and the cells the report prints."""
 import re
 
+from tabulate import tabulate
+
 from . import stats, study
 from .archs import not_read
 
@@ -76,6 +78,11 @@ def summarize(config, metric):
 
 def by_seed(config):
     return {r["params"]["seed"]: r for r in config["runs"]}
+
+
+def markdown(rows, headers, align=None):
+    """A GitHub-flavoured markdown table (tabulate), cells as given."""
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True, colalign=align) + "\n"
 
 
 def pct(x):

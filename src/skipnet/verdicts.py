@@ -1,19 +1,13 @@
 """The report's inference, section by section: the study's numbers reproduced or not, comparisons between
 configurations (Welch over all seeds, Holm within each family), McNemar about trained models, the hardware
 behind each group, and the study's own claims (a)-(f). Each returns markdown; tables through tabulate."""
-from tabulate import tabulate
-
 from . import stats, study
-from .tables import (acc, by_seed, cell, find, gap, hardware, hardware_counts, loss, pct, points, summarize,
+from .tables import (acc, markdown, by_seed, cell, find, gap, hardware, hardware_counts, loss, pct, points, summarize,
                      value)
 
 DECIDE = ("Verdicts need n >= 3 runs a side and some spread; else \"not decided (n = ..)\". "
           "Intervals of accuracies are computed on the logit scale and of losses on the log scale, so none leaves "
           "what is possible.")
-
-
-def _md(rows, headers, align=None):
-    return tabulate(rows, headers, tablefmt="github", disable_numparse=True, colalign=align) + "\n"
 
 
 def _p(p):
@@ -46,7 +40,7 @@ def reproduction(configs):
             f"of ours would land (95%). TOST: is our mean within +-{100 * study.ACC_MARGIN:g} points (accuracy) or "
             f"+-{100 * study.LOSS_MARGIN:g}% of the study's number (losses) of it; its 90% interval, p, and a "
             f"two-sided t-test of \"equal\". {DECIDE}\n\n"
-            + _md(rows, ["study's run", "configuration", "metric", "study", "n", "our mean", "sd",
+            + markdown(rows, ["study's run", "configuration", "metric", "study", "n", "our mean", "sd",
                          "95% prediction interval", "90% interval (TOST)", "p TOST", "p differs", "verdict",
                          "hardware"]))
 
@@ -103,7 +97,7 @@ def comparisons_table(found):
             "interval] (n A, n B), Welch's t-test p, and p adjusted by Holm within the family; the verdict reads the "
             "adjusted p. Pairing by seed: the correlation of the two over the seeds both have; no comparison pairs, "
             f"since two recipes with one seed diverge from the first step. {DECIDE}\n\n"
-            + _md(rows, ["family", "comparison", "A", "B", "A - B (points)", "p", "Holm p", "verdict",
+            + markdown(rows, ["family", "comparison", "A", "B", "A - B (points)", "p", "Holm p", "verdict",
                          "pairing by seed", "hardware A / B"]))
 
 
@@ -126,7 +120,7 @@ def mcnemar_table(found):
     return ("Two trained models of one seed each, scored on the same val images: images only A's model got right / "
             "only B's, and the exact McNemar p. It says whether these two models differ on these images, not whether "
             "their recipes do (that is the comparison above).\n\n"
-            + _md(rows, ["comparison", "seed", "only A / only B", "p"]))
+            + markdown(rows, ["comparison", "seed", "only A / only B", "p"]))
 
 
 def ablation(configs):
@@ -142,7 +136,7 @@ def ablation(configs):
     return (f"Each row changes the full improved recipe ({full[0]['name']}, "
             f"{acc(summarize(full[0], 'val_acc'))}) as stated; A is the row, B the full recipe; Welch over all seeds, "
             f"Holm within this family. {DECIDE}\n\n"
-            + _md(table, ["configuration", "changed from the full recipe", "final val acc", "A - B (points)", "p",
+            + markdown(table, ["configuration", "changed from the full recipe", "final val acc", "A - B (points)", "p",
                           "Holm p", "verdict", "hardware"]))
 
 
@@ -165,7 +159,7 @@ def hardware_split(configs):
         return ""
     return ("Configurations whose seeds ran on different machines (CPU kinds differ in bf16 kernels; a GPU in its "
             "own), final val accuracy per kind; shown as information, not tested.\n\n"
-            + _md(rows, ["configuration", "hardware", "n", "final val acc"]))
+            + markdown(rows, ["configuration", "hardware", "n", "final val acc"]))
 
 
 def _worst(runs, name):
@@ -226,7 +220,7 @@ def claims(configs, sweep_points):
     rows.append(explosion(mynet))
     return ("The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
             "(a), (b), (d): Welch over all seeds, in the direction stated (\"contradicted\": significant the other way). "
-            f"{DECIDE}\n\n" + _md(rows, ["claim", "test", "n", "p", "Holm p", "verdict"]))
+            f"{DECIDE}\n\n" + markdown(rows, ["claim", "test", "n", "p", "Holm p", "verdict"]))
 
 
 def explosion(mynet):
@@ -262,7 +256,7 @@ def per_class(configs):
             cells.append(pct(s["mean"]) if s["low"] is None else f"{pct(s['mean'])} [{100 * s['low']:.1f}, {100 * s['high']:.1f}]")
         rows.append([c["name"], str(len(c["runs"])), *cells])
     return ("Recall on val per class: mean over seeds [95% interval on the logit scale, where n >= 2 and the values "
-            "vary].\n\n" + _md(rows, ["configuration", "n", *classes]))
+            "vary].\n\n" + markdown(rows, ["configuration", "n", *classes]))
 
 
 def goals(configs):
@@ -287,4 +281,4 @@ def sweep(group):
              loss(summarize(c, "train_loss")), loss(summarize(c, "val_loss")), c["name"]]
             for c in sorted(group, key=lambda c: (not c["params"]["skip_connections"], c["params"]["depth"]))]
     return ("Mean over seeds [95% interval] (n seeds).\n\n"
-            + _md(rows, ["depth", "skip connections", "val acc", "final train loss", "val loss", "configuration"]))
+            + markdown(rows, ["depth", "skip connections", "val acc", "final train loss", "val loss", "configuration"]))
