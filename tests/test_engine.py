@@ -46,6 +46,9 @@ def test_fp32_learns_the_sample(small_sample, tmp_path):
     _, h = engine.train(params(precision="fp32"), train, val, tmp_path / "m.pt", tmp_path / "resume",
                         log=lambda *_: None)
     assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]
+    # nothing paused it: the training time (pauses left out, tests/test_pauses.py) is its wall time
+    training = sum(e["seconds"] for e in h["epochs"])
+    assert training > 0 and abs(h["wall_seconds"] - training) < 0.01 * training
     assert h["epochs"][-1]["train_loss"] < h["epochs"][0]["train_loss"]
     assert h["precision"] == "fp32" and h["precision_reason"].startswith("asked for")
 

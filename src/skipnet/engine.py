@@ -25,6 +25,7 @@ from tqdm import tqdm
 from .errors import SkipnetError
 from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
+from .pauses import PauseClock
 from .seeds import stream_seed
 from . import precision as precisions
 from .models import build_model, model_file
@@ -182,6 +183,7 @@ class Setup:
     classes: list
     batch: int  # per rank
     fingerprint: str
+    clock: PauseClock  # training time without the pauses of a stopped process
 
 
 def setup(params, train_path, val_path, log=print):
@@ -209,7 +211,7 @@ def setup(params, train_path, val_path, log=print):
                  nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
                  precisions.autocast(device.type, precision), precisions.grad_scaler(device.type, precision),
                  model.stage_groups(), train, val, classes, batch,
-                 fingerprint(params, precision, train_path))
+                 fingerprint(params, precision, train_path), PauseClock())
 
 
 def wrap(run, params):
@@ -234,7 +236,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
     """
     x_train, y_train = run.train
     device = run.device
-    t0 = time.perf_counter()
+    t0, wall0 = run.clock.now(), time.perf_counter()
     order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
     aug_gen = torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch))
     augmented = params["crop_padding"] > 0 or params["flip"]
@@ -277,7 +279,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
         run.scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = time.perf_counter() - t0
+    seconds = run.clock.now() - t0
+    history["wall_seconds"] = history.get("wall_seconds", 0.0) + time.perf_counter() - wall0  # pauses included
     if not math.isfinite(loss_sum.item()):
         raise diverged(loss_sum.item(), epoch, step, last_lr)
     return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "lr": last_lr,

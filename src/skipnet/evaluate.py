@@ -68,7 +68,8 @@ def run_details(model, params, history, epochs):
     return {"model": model_summary(model, params["image_size"]),
             "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
                       "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
-                      "train_seconds": float(np.sum([e["seconds"] for e in epochs])),
+                      "train_seconds": float(np.sum([e["seconds"] for e in epochs])),  # without pauses
+                      "wall_seconds": history.get("wall_seconds"),  # with them (train logs before 2026-12-04: none)
                       "device": history["device"], "world_size": history["world_size"],
                       "precision": history["precision"], "precision_reason": history["precision_reason"]}}
 

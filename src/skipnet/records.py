@@ -4,7 +4,8 @@ local repo). A record comes from a DVC experiment (`python stages/record.py EXP`
 runner (`stages/run_grid.py`, e.g. on a GPU machine), which runs the same stage code in a work folder;
 `build` makes both from the same files (the evaluate stage's outputs):
 
-    run.json         name, command, source, code (path and git commit), machine, date, train wall time,
+    run.json         name, command, source, code (path and git commit), machine, date, training time without
+                     pauses (train_seconds) and with them (wall_seconds, records from 2026-12-04 on),
                      params, headline metrics, per-class scores and confusion matrix, model summary, speed
     epochs.csv       per epoch: train/val loss and accuracy, lr, seconds, images/s
     loss.csv         running training loss per logging interval (the study's loss curve)
@@ -229,6 +230,7 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=Fals
     details, epochs = json.loads(texts["details"]), _csv_rows(texts["epochs"])
     run = {"name": name, "source": source, "command": command, "code": code, "machine": details["speed"]["device"],
            "date": date, "train_seconds": details["speed"]["train_seconds"],
+           "wall_seconds": details["speed"].get("wall_seconds"),
            "params": relative_root(yaml.safe_load(texts["params"])), "headline": headline(epochs),
            "classes": json.loads(texts["classes"]), "details": details}
     predictions = _csv_strings(texts["predictions"]) if texts["predictions"] else None
