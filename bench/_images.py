@@ -3,7 +3,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from skipnet import sample
+from skipnet.data import sample
 
 CLASSES = ["boat", "cake", "couch", "dog", "motorcycle"]
 
@@ -13,7 +13,7 @@ def coco_sized_jpegs(root, per_class, seed=0):
     root = Path(root)
     sample.generate(root, CLASSES, per_class, seed)
     api_json = root / "annotations/instances_train2017.json"
-    from skipnet.select import eligible_images, load_coco
+    from skipnet.data.select import eligible_images, load_coco
 
     eligible, _ = eligible_images(load_coco(api_json), CLASSES)
     paths, labels = [], []

@@ -7,6 +7,7 @@ like a distant server.
 """
 import argparse
 import multiprocessing as mp
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -14,8 +15,10 @@ from pathlib import Path
 import requests
 
 from _images import coco_sized_jpegs
-from skipnet import fetch
-from skipnet.mirror import Mirror
+from skipnet.data import fetch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the look-alike server lives with the tests
+from mirror import Mirror  # noqa: E402
 
 
 def serve(root, latency, urls, stop):

@@ -2,7 +2,7 @@
 
 For a session lent the GPU machine (torch 2.11 there; no dvc or network needed; pycocotools travels as a
 wheel, README "Without DVC"). The data and the training go through the pipeline's own stages
-(stages/run_grid.py's run_stages: the generated sample selected, fetched and packed as `dvc exp run`
+(tools/run_grid.py's run_stages: the generated sample selected, fetched and packed as `dvc exp run`
 would), then the study's loop is timed on the same JPEG files:
 
     python bench/gpu_check.py            # 7,500 train / 2,500 val 32x32 images, 20 epochs, under 5 minutes
@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 
 from run_grid import run_stages  # noqa: E402
 from skipnet import select  # noqa: E402
-from skipnet.models import MyNet, model_summary  # noqa: E402
+from skipnet.training.models import MyNet, model_summary  # noqa: E402
 from train_throughput import StudyDataset  # noqa: E402
 
 PEAK_FLOPS = 790e12

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from skipnet import engine, fetch, prepare, sample, select
+from skipnet.data import fetch, prepare, sample, select
+from skipnet.training import engine
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import torch
 
-from skipnet import precision, predict
-from skipnet.models import MyNet, model_file
-from skipnet.prepare import load_image
+from skipnet.analysis import predict
+from skipnet.training import precision
+from skipnet.training.models import MyNet, model_file
+from skipnet.data.prepare import load_image
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared/data/coco-5class-64/val"
 

@@ -14,7 +14,7 @@ import torchvision.transforms as tv
 from PIL import Image
 
 from _images import coco_sized_jpegs
-from skipnet.prepare import load_image, pack
+from skipnet.data.prepare import load_image, pack
 
 
 def main():

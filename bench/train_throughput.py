@@ -22,9 +22,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from _images import CLASSES, coco_sized_jpegs
-from skipnet import engine, precision
-from skipnet.models import MyNet
-from skipnet.prepare import pack, save_split
+from skipnet.training import engine, precision
+from skipnet.training.models import MyNet
+from skipnet.data.prepare import pack, save_split
 
 REPO = Path(__file__).resolve().parents[1]
 

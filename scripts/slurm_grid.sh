@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # One configuration of the study at several seeds, one SLURM array task (one machine) per seed. Each task
 # clones the project, pulls what the DVC remote already has, runs its seed as a DVC experiment and pushes it;
-# afterwards, anywhere: dvc exp pull, stages/record.py, stages/report.py (README, "The grid on several machines").
+# afterwards, anywhere: dvc exp pull, tools/record.py, tools/report.py (README, "The grid on several machines").
 #
 #   ORIGIN=<git url of the project> sbatch --array=0-4 scripts/slurm_grid.sh NAME [-S key=value ...]
 #
 # Task i runs seed 60146 + i as the experiment NAME-seed<seed>, with the -S overrides given (e.g. the
-# configuration's, from `python stages/run_grid.py --list`). The project's DVC remote (`dvc remote add -d`,
+# configuration's, from `python tools/run_grid.py --list`). The project's DVC remote (`dvc remote add -d`,
 # committed) must be reachable from every node. Edit the #SBATCH lines for your cluster.
 #SBATCH --job-name=skipnet-grid
 #SBATCH --cpus-per-task=8

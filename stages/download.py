@@ -4,7 +4,7 @@ coco: COCO's annotations zip (resumable, size- and md5-checked; cached in
 data/downloads/), instances JSONs extracted. sample: a generated dataset.
 folder: an image-folder tree indexed into COCO-format JSONs.
 """
-from skipnet import download
+from skipnet.data import download
 from skipnet.cli import run_stage
 
 SOURCE_DIR = "data/source"

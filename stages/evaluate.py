@@ -10,7 +10,8 @@ scored on the same images can be compared image by image (a paired test).
 import json
 from pathlib import Path
 
-from skipnet import evaluate, prepare, select
+from skipnet.analysis import evaluate
+from skipnet.data import prepare, select
 from skipnet.cli import run_stage
 from skipnet.files import atomic_write_text
 

@@ -2,7 +2,7 @@
 
 Concurrent (fetch_workers), retried, atomic; a rerun fetches only what is missing or invalid.
 """
-from skipnet import fetch, select
+from skipnet.data import fetch, select
 from skipnet.cli import run_stage
 
 MANIFEST = "data/manifest.csv"

@@ -1,5 +1,6 @@
 """prepare: decode, RGB, squash to image_size, pack to data/prepared/{train,val}.npz; plots/preview.png."""
-from skipnet import plots, prepare, select
+from skipnet.analysis import plots
+from skipnet.data import prepare, select
 from skipnet.cli import run_stage
 
 MANIFEST = "data/manifest.csv"

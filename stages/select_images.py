@@ -5,7 +5,7 @@ data/selection.json (eligible images per class, images with several classes).
 """
 import json
 
-from skipnet import download, select
+from skipnet.data import download, select
 from skipnet.cli import run_stage
 from skipnet.files import atomic_write_json
 from skipnet.params import dataset_settings

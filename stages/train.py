@@ -14,7 +14,7 @@ import contextlib
 import fcntl
 import os
 
-from skipnet import engine, live
+from skipnet.training import engine, live
 from skipnet.cli import run_stage
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json

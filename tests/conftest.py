@@ -164,7 +164,7 @@ SMALL = {"classes": ["boat", "cake", "couch", "dog", "motorcycle"], "train": 120
 @pytest.fixture(scope="session")
 def small_sample(tmp_path_factory):
     """A generated sample taken through select, fetch and prepare: (train.npz, val.npz, source dir)."""
-    from skipnet import fetch, prepare, sample, select
+    from skipnet.data import fetch, prepare, sample, select
 
     root = tmp_path_factory.mktemp("small_sample")
     sample.generate(root / "source", SMALL["classes"], SMALL["train"] + SMALL["val"], seed=1)
@@ -179,7 +179,7 @@ def small_sample(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_sample(small_sample, tmp_path_factory):
     """96 train and 40 val images of small_sample, every class alike: for checks that need a few steps, not learning."""
-    from skipnet.prepare import load_split, save_split
+    from skipnet.data.prepare import load_split, save_split
 
     root = tmp_path_factory.mktemp("tiny_sample")
     for split, n in (("train", 96), ("val", 40)):

@@ -6,7 +6,7 @@ import sys
 import torch
 import yaml
 
-from skipnet import engine
+from skipnet.training import engine
 
 params_path, train_npz, val_npz, out_dir = sys.argv[1:5]
 params = yaml.safe_load(open(params_path))

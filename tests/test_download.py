@@ -5,8 +5,8 @@ import zipfile
 import pytest
 from PIL import Image
 
-from skipnet import download
-from skipnet.mirror import Mirror, build_site
+from skipnet.data import download
+from mirror import Mirror, build_site
 from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from conftest import SLOWER, env, readme_block, sh
-from skipnet import live
+from skipnet.training import live
 
 def metrics(repo):
     """The headline (git-tracked) and DVCLive's progress (cached)."""

@@ -1,32 +1,34 @@
 """dvc.yaml's deps of each stage equal its script's import closure within src/skipnet, read from the code."""
 import ast
+import importlib.util
 from pathlib import Path
 
 import yaml
 
 from conftest import REPO
 
-LIBRARY = REPO / "src/skipnet"
+SRC = REPO / "src"
+
+
+def module_file(name):
+    """The file of a dotted skipnet module name, or None (a package's __init__ is only its docstring)."""
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
 
 
 def imported_modules(path):
     """skipnet modules a file imports anywhere in it (top level or inside a function), by file path."""
-    tree = ast.parse(Path(path).read_text())
+    path = Path(path).resolve()
+    package = ".".join(path.relative_to(SRC).parent.parts) if SRC in path.parents else ""
     found = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            names = [a.name for a in node.names if a.name.startswith("skipnet.")]
-            found |= {n.split(".")[1] for n in names}
+            found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            package = node.module or ""
-            if node.level == 0 and package != "skipnet" and not package.startswith("skipnet."):
-                continue
-            parts = package.split(".")[1:] if node.level == 0 else ([package] if package else [])
-            if parts:
-                found.add(parts[0])
-            else:  # from skipnet import a, b  /  from . import a, b
-                found |= {a.name for a in node.names}
-    return {LIBRARY / f"{m}.py" for m in found if (LIBRARY / f"{m}.py").exists()}
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+                else node.module
+            found |= {base} | {f"{base}.{a.name}" for a in node.names}  # `from pkg import module` too
+    return {module_file(n) for n in found if n.split(".")[0] == "skipnet"} - {None}
 
 
 def closure(script):
@@ -47,11 +49,12 @@ def code_deps(stage):
 
 def test_closure_follows_relative_and_absolute_imports(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text("from skipnet import records\nfrom skipnet.cli import run_stage\n"
-                      "def f():\n    import skipnet.live\n")
+    script.write_text("from skipnet.analysis import records\nfrom skipnet.cli import run_stage\n"
+                      "def f():\n    import skipnet.training.live\n")
     got = {p.name for p in closure(script)}
     # records imports history and errors; cli imports params (-> archs, coco, errors)
     assert {"records.py", "history.py", "errors.py", "cli.py", "params.py", "archs.py", "coco.py", "live.py"} <= got
+    assert "__init__.py" not in got
     assert "engine.py" not in got
 
 

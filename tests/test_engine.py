@@ -11,8 +11,9 @@ import torch
 import yaml
 
 from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params, sh
-from skipnet import checkpoints, engine, study
-from skipnet import precision as precisions
+from skipnet.analysis import study
+from skipnet.training import checkpoints, engine
+from skipnet.training import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
 

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from conftest import copy_repo, env, free_port, set_params, sh
-from skipnet import fetch, select
-from skipnet.mirror import Mirror, build_site
+from skipnet.data import fetch, select
+from mirror import Mirror, build_site
 from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]

@@ -3,7 +3,7 @@ import copy
 import math
 
 from conftest import MAIN_PARAMS
-from skipnet import engine
+from skipnet.training import engine
 
 STAGES = {"stem", "c64", "c128", "c256", "fc"}
 

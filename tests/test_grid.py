@@ -7,7 +7,7 @@ import subprocess
 import yaml
 
 from conftest import MAIN_PARAMS, QUICK_OVERRIDES, REPO, committed, copy_repo, readme_block, sh
-from skipnet import study
+from skipnet.analysis import study
 
 SCRIPT = REPO / "scripts/slurm_grid.sh"
 # sbatch for the test: runs the array's tasks one after another, as SLURM would run them on two machines
@@ -61,7 +61,7 @@ def test_grid_on_two_machines_then_one_report(tmp_path):
 
 
 def load_run_grid():
-    spec = importlib.util.spec_from_file_location("run_grid", REPO / "stages/run_grid.py")
+    spec = importlib.util.spec_from_file_location("run_grid", REPO / "tools/run_grid.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -92,9 +92,9 @@ def test_the_runner_reruns_what_dvc_yaml_says_a_changed_param_reruns(tmp_path):
 
 
 def test_list_prints_every_declared_configuration_as_its_dvc_command():
-    out = sh(["python", "stages/run_grid.py", "--list"], cwd=REPO).stdout.splitlines()
+    out = sh(["python", "tools/run_grid.py", "--list"], cwd=REPO).stdout.splitlines()
     assert len(out) == len(study.CONFIGURATIONS)
     assert "study    dvc exp run -n mynet16-lr1e-4 -S lr=0.0001" in out
-    assert sh(["python", "stages/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout == "-S arch=net3 -S image_size=64\n"
-    proc = sh(["python", "stages/run_grid.py", "--runs", "nope", "--data", "x"], cwd=REPO, check=False)
+    assert sh(["python", "tools/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout == "-S arch=net3 -S image_size=64\n"
+    proc = sh(["python", "tools/run_grid.py", "--runs", "nope", "--data", "x"], cwd=REPO, check=False)
     assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group (study, ablation, sweep, tuning)")

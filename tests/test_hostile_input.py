@@ -15,11 +15,13 @@ import yaml
 from PIL import Image
 
 from conftest import MAIN_PARAMS, REPO, env, free_port, sh
-from skipnet import download, engine, evaluate, fetch, prepare, records, select
-from skipnet.download import md5sum
+from skipnet.analysis import evaluate, records
+from skipnet.data import download, fetch, prepare, select
+from skipnet.training import engine
+from skipnet.data.download import md5sum
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json, atomic_write_text
-from skipnet.mirror import Mirror, build_site
+from mirror import Mirror, build_site
 from skipnet.params import ParamError, validate
 from test_engine import _stage_repo, params
 
@@ -184,7 +186,7 @@ def test_report_skips_each_bad_record_with_one_line_naming_it(tmp_path):
     bad["headline"]["val_acc"] = "0.5"
     (runs / "string-acc/run.json").write_text(json.dumps(bad))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(MAIN_PARAMS))  # every stage script validates one
-    proc = sh(["python", str(REPO / "stages/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
+    proc = sh(["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
               cwd=tmp_path, check=False)
     skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped a bad record: ")]
     assert len(skipped) == 3, proc.stderr
@@ -200,7 +202,7 @@ def test_report_errors_name_the_runs_folder_given(tmp_path):
     for runs in (tmp_path / "nowhere", tmp_path / "empty"):
         if runs.name == "empty":
             runs.mkdir()
-        proc = sh(["python", str(REPO / "stages/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
+        proc = sh(["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
                   cwd=tmp_path, check=False)
         assert proc.returncode == 1 and str(runs) in proc.stderr and "reports/runs" not in proc.stderr.split(":")[0]
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
@@ -239,7 +241,7 @@ def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_s
 
 @pytest.mark.parametrize("damage", ["no config", "other classes", "other image size"])
 def test_a_model_file_with_a_wrong_config_is_one_line_and_exit_2(damage, tiny_sample, tmp_path):
-    from skipnet.models import build_model, model_file
+    from skipnet.training.models import build_model, model_file
     model = build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5)
     saved = model_file(model, {**MAIN_PARAMS, "depth": 1}, ["boat", "cake", "couch", "dog", "motorcycle"], "fp32")
     if damage == "no config":
@@ -250,7 +252,7 @@ def test_a_model_file_with_a_wrong_config_is_one_line_and_exit_2(damage, tiny_sa
         saved["config"]["image_size"] = 64
     torch.save(saved, tmp_path / "model.pt")
     Image.new("RGB", (40, 30), "green").save(tmp_path / "photo.jpg")
-    proc = sh(["python", str(REPO / "stages/predict.py"), "--model", str(tmp_path / "model.pt"),
+    proc = sh(["python", str(REPO / "tools/predict.py"), "--model", str(tmp_path / "model.pt"),
                str(tmp_path / "photo.jpg")], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     [line] = proc.stderr.strip().splitlines()
@@ -310,7 +312,7 @@ def test_written_files_and_record_folders_follow_the_umask(tmp_path):
 # 8. the smaller ones
 
 def test_predict_reports_broken_and_looping_symlinks_and_accepts_spaced_classes(tmp_path):
-    from skipnet.models import build_model, model_file
+    from skipnet.training.models import build_model, model_file
     classes = ["boat", "cake", "couch", "dog", "motorcycle"]
     torch.save(model_file(build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5), {**MAIN_PARAMS, "depth": 1}, classes, "fp32"),
                tmp_path / "model.pt")
@@ -319,7 +321,7 @@ def test_predict_reports_broken_and_looping_symlinks_and_accepts_spaced_classes(
     Image.new("RGB", (40, 30), "green").save(photos / "ok.jpg")
     (photos / "broken.jpg").symlink_to(tmp_path / "gone.jpg")
     (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
-    proc = sh(["python", str(REPO / "stages/predict.py"), "--model", str(tmp_path / "model.pt"), "--expect-classes",
+    proc = sh(["python", str(REPO / "tools/predict.py"), "--model", str(tmp_path / "model.pt"), "--expect-classes",
                "boat, cake, couch, dog, motorcycle", str(photos)], cwd=tmp_path, check=False)
     assert proc.returncode == 1 and "ok.jpg" in proc.stdout, proc.stderr
     assert f"error: {photos / 'broken.jpg'}: a broken or looping symlink" in proc.stderr

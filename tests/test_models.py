@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skipnet.models import MyNet, Net3, model_summary
+from skipnet.training.models import MyNet, Net3, model_summary
 
 
 def test_mynet16_matches_the_study_counts():

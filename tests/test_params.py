@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from conftest import MAIN_PARAMS, REPO, committed, set_params, sh
-from skipnet import study
+from skipnet.analysis import study
 from skipnet.params import ParamError, validate
 
 BAD = [

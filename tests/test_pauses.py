@@ -8,7 +8,7 @@ import time
 
 CHILD = """
 import json, sys, time
-from skipnet.pauses import PauseClock
+from skipnet.training.pauses import PauseClock
 clock = PauseClock()
 t0, c0 = time.monotonic(), clock.now()
 print("ready", flush=True)

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import REPO, free_port, readme_command, set_params, sh
-from skipnet import precision
-from skipnet.models import MyNet, model_summary
+from skipnet.training import precision
+from skipnet.training.models import MyNet, model_summary
 
 def find(tree, predicate):
     """Every dict in a JSON tree for which predicate holds."""
@@ -134,7 +134,7 @@ def test_folder_dataset_trains_on_real_coco_photographs(boat_dog_repo):
 
 
 def test_coco_path_end_to_end_through_a_mirror(repo, tmp_path):
-    from skipnet.mirror import Mirror, build_site
+    from mirror import Mirror, build_site
 
     size, md5 = build_site(tmp_path / "site", ["boat", "cake", "couch", "dog", "motorcycle"], 40, seed=11)
     with Mirror(tmp_path / "site") as m:

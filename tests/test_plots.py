@@ -1,7 +1,7 @@
 """The misclassified-images figure picks the most confused pairs and the surest mistakes."""
 import numpy as np
 
-from skipnet import plots
+from skipnet.analysis import plots
 
 
 def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistakes(tmp_path):

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from skipnet import precision
+from skipnet.training import precision
 from skipnet.errors import SkipnetError
 
 AVX2_EPYC = {"x86": True, "capability": "AVX2", "onednn_bf16": False, "avx512_bf16": False, "amx": False}
@@ -61,7 +61,7 @@ def test_explicit_choices_are_kept_and_slow_bf16_is_flagged():
 
 def test_explicit_bf16_on_a_cpu_without_native_bf16_warns_in_one_line():
     """The real warning path, on a CPU limited to AVX2 by the variables the issue names."""
-    code = "import torch; from skipnet import precision; print(precision.resolve('bf16', torch.device('cpu'))[0])"
+    code = "import torch; from skipnet.training import precision; print(precision.resolve('bf16', torch.device('cpu'))[0])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           env={"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "PATH": ""})
     assert proc.stdout.strip() == "bf16"

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import REPO, sh
-from skipnet.models import MODEL_VERSION, load_model_file
+from skipnet.training.models import MODEL_VERSION, load_model_file
 from skipnet.errors import SkipnetError
 
 FIVE = REPO.parent / "shared/data/coco-5class-64"
@@ -23,7 +23,7 @@ def trained(boat_dog_repo):
 
 
 def predict(repo, *args, check_rc=0):
-    proc = sh(["python", "stages/predict.py", *map(str, args)], cwd=repo, check=False)
+    proc = sh(["python", "tools/predict.py", *map(str, args)], cwd=repo, check=False)
     assert proc.returncode == check_rc, proc.stderr
     return proc
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skipnet.prepare import load_image, pack
+from skipnet.data.prepare import load_image, pack
 from skipnet.errors import SkipnetError
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
-from skipnet import records, report, study, tables, verdicts
+from skipnet.analysis import records, report, study, tables, verdicts
 from skipnet.errors import SkipnetError
 
 TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
@@ -37,7 +37,7 @@ def readme_lines(prefix):
 
 def readme_grid():
     """The README's grid one-liner, split at '&&', with TINY added to the queueing command."""
-    commands = [shlex.split(part) for part in readme_lines("python stages/run_grid.py --queue")[0].split("&&")]
+    commands = [shlex.split(part) for part in readme_lines("python tools/run_grid.py --queue")[0].split("&&")]
     return [c + TINY if "--queue" in c else c for c in commands]
 
 
@@ -98,7 +98,7 @@ def bad(**changes):
     ({"code.commit": "unknown"}, "code commit 'unknown' is not a git commit"),
     ({"command": "dvc exp run -S datasets.folder.root=/work/shared/data/x"},
      "command names a machine path (datasets.folder.root=/work/shared/data/x)"),
-    ({"command_as_run": "python stages/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
+    ({"command_as_run": "python tools/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
 ])
 def test_a_record_that_contradicts_itself_is_refused_with_one_line(tmp_path, changes, says):
     run = record("r", 0.5)
@@ -176,12 +176,12 @@ def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
 
 
 def test_record_and_report_errors_say_what_to_do(repo):
-    proc = sh(["python", "stages/record.py", "no-such-exp"], cwd=repo, check=False)
+    proc = sh(["python", "tools/record.py", "no-such-exp"], cwd=repo, check=False)
     assert proc.returncode == 1 and proc.stderr.strip() == \
         "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
-    proc = sh(["python", "stages/record.py", "HEAD"], cwd=repo, check=False)
+    proc = sh(["python", "tools/record.py", "HEAD"], cwd=repo, check=False)
     assert proc.returncode == 1 and "has no finished run's metrics" in proc.stderr
-    proc = sh(["python", "stages/report.py"], cwd=repo, check=False)
+    proc = sh(["python", "tools/report.py"], cwd=repo, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("error: no run records in reports/runs")
     assert not (repo / "reports/study.md").exists()
@@ -197,7 +197,7 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
     queued = sh(["dvc", "queue", "status"], cwd=repo).stdout
     assert queued.count("Queued") == len(study.GROUPS["study"]), queued
     sh(["dvc", "queue", "remove", "--queued"], cwd=repo)
-    record_cmd = readme_lines("python stages/record.py")[0]  # records every experiment: the fixture's `slower`
+    record_cmd = readme_lines("python tools/record.py")[0]  # records every experiment: the fixture's `slower`
     out = sh(record_cmd, cwd=repo).stdout
     assert out.count("recorded ") == 1
     runs = records.load_all(repo / "reports/runs")
@@ -212,11 +212,11 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
 
     # The records alone build the report: no DVC experiment is needed any more.
     sh("dvc exp remove -A", cwd=repo)
-    out = sh(["python", "stages/report.py"], cwd=repo).stdout
+    out = sh(["python", "tools/report.py"], cwd=repo).stdout
     assert "reports/study.md (1 runs)" in out
     md = (repo / "reports/study.md").read_text()
     every = md.split("## Every run")[1].split("##")[0]
-    assert re.search(r"^\| run +\| epochs run +\|", every, re.M)  # one run: no param differs
+    assert re.search(r"^\| run +\| +epochs run +\|", every, re.M)  # one run: no param differs
     for r in runs:
         assert re.search(rf"^\| {re.escape(r['name'])} +\|", every, re.M) and f"`{r['command']}`" in md
     for png in ("loss_overlay.png", "epochs.png", "confusion_matrices.png"):
@@ -229,7 +229,7 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     DVC-free runner with dvc and dvclive unimportable: the same images in the same order, the same per-epoch
     metrics and the same prediction for every val image."""
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))  # main's, not the working copy's
-    argv = [str(REPO / "stages/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
+    argv = [str(REPO / "tools/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
             "-S", "classes=[boat,dog]", "-S", "datasets.folder.train_per_class=200",
             "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64",
             "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
@@ -246,10 +246,10 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
         [{k: v for k, v in e.items() if k not in timing} for e in dvc["epochs"]]
     assert grid["predictions"] == dvc["predictions"] and len(grid["predictions"]) == 200
     assert grid["loss"] == dvc["loss"] and grid["classes"] == dvc["classes"]
-    assert grid["source"] == "stages/run_grid.py" and grid["code"]["path"] == "stages/run_grid.py"
+    assert grid["source"] == "tools/run_grid.py" and grid["code"]["path"] == "tools/run_grid.py"
     # the records name the data as a fresh clone reaches it, not by this machine's path
     shared = "../shared/data/coco-boat-dog-64"
-    assert grid["command"].startswith(f"python stages/run_grid.py --data {shared} --runs mynet16-lr1e-3 -S ")
+    assert grid["command"].startswith(f"python tools/run_grid.py --data {shared} --runs mynet16-lr1e-3 -S ")
     assert grid["params"]["datasets"]["folder"]["root"] == dvc["params"]["datasets"]["folder"]["root"] == shared
     # a second run with the same data params reuses the data stages, as DVC would; a relative --work works too
     again = sh(["python", "-c", WITHOUT_DVC, *argv[:-4], "-S", "epochs=1", "--out", str(tmp_path / "runs2"),
@@ -261,8 +261,8 @@ def test_readme_improved_recipe_line_is_the_committed_improved_run():
     """The README's command line, applied to main's params as `dvc exp run -S` does, is the configuration of the
     committed mynet16-improved record, so the report finds it."""
     [line] = readme_lines("dvc exp run -n mynet16-improved ")
-    assert line.endswith("$(python stages/run_grid.py --overrides mynet16-improved)")
-    words = shlex.split(sh(["python", "stages/run_grid.py", "--overrides", "mynet16-improved"], cwd=REPO).stdout)
+    assert line.endswith("$(python tools/run_grid.py --overrides mynet16-improved)")
+    words = shlex.split(sh(["python", "tools/run_grid.py", "--overrides", "mynet16-improved"], cwd=REPO).stdout)
     params = study.apply(MAIN, {k: yaml.safe_load(v) for k, v in (w.split("=", 1) for w in words[1::2])})
     committed = records.load(REPO / "reports/runs/mynet16-improved")["params"]
     assert words[::2] == ["-S"] * 6 and study.recipe(params) == study.recipe(committed)

@@ -2,7 +2,7 @@
 import pytest
 from PIL import Image
 
-from skipnet import sample, select
+from skipnet.data import sample, select
 from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "motorcycle"]

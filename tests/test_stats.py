@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from skipnet import stats
+from skipnet.analysis import stats
 
 
 def test_t_interval_of_a_fixed_sample():

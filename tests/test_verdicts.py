@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from skipnet import report, stats, study, tables, verdicts
+from skipnet.analysis import report, stats, study, tables, verdicts
 from test_report import MAIN, record, seeds
 
 

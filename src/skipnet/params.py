@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from .archs import ARCHITECTURES
-from .coco import CATEGORY_IDS
+from .training.archs import ARCHITECTURES
+from .data.coco import CATEGORY_IDS
 from .errors import SkipnetError
 
 

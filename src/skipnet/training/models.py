@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .archs import ARCHITECTURES
-from .errors import SkipnetError
+from ..errors import SkipnetError
 
 
 class SkipBlock(nn.Module):
@@ -107,7 +107,7 @@ class Net3(nn.Module):
 
 
 def build_model(config, num_classes):
-    """The model an architecture's entry (skipnet.archs) names, from a config holding the params it reads."""
+    """The model an architecture's entry (skipnet.training.archs) names, from a config holding the params it reads."""
     arch = ARCHITECTURES[config["arch"]]
     return globals()[arch.model_class](**{k: config[k] for k in arch.reads}, num_classes=num_classes,
                                        image_size=config["image_size"])

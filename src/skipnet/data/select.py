@@ -12,9 +12,9 @@ import numpy as np
 from pycocotools.coco import COCO
 
 from . import coco
-from .files import atomic_path, relative_name
-from .errors import SkipnetError
-from .params import dataset_settings
+from ..files import atomic_path, relative_name
+from ..errors import SkipnetError
+from ..params import dataset_settings
 
 MANIFEST_FIELDS = ("image_id", "file_name", "url", "class", "split")
 

@@ -17,7 +17,7 @@ import sys
 
 import torch
 
-from .errors import SkipnetError
+from ..errors import SkipnetError
 
 SLOW_WARNING = ("warning: precision: {precision} where it is not native ({why}); it will run many times slower "
                 "than the native choice here (bf16 on a CPU that emulates it: about 15x for MyNet). Use precision: auto.")

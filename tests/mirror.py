@@ -20,8 +20,8 @@ from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from . import coco, sample
-from .download import md5sum
+from skipnet.data import coco, sample
+from skipnet.data.download import md5sum
 
 
 class _Handler(BaseHTTPRequestHandler):

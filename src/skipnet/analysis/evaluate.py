@@ -9,12 +9,12 @@ import math
 import numpy as np
 
 from . import plots
-from .archs import ARCHITECTURES
-from .errors import SkipnetError
-from .files import atomic_write_json, atomic_write_text
-from .history import EPOCH_FIELDS, csv_text, headline
-from .models import load_model_file, model_summary
-from .prepare import train_and_eval_splits
+from ..training.archs import ARCHITECTURES
+from ..errors import SkipnetError
+from ..files import atomic_write_json, atomic_write_text
+from ..training.history import EPOCH_FIELDS, csv_text, headline
+from ..training.models import load_model_file, model_summary
+from ..data.prepare import train_and_eval_splits
 
 
 def confusion_matrix(actual, predicted, num_classes):

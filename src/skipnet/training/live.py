@@ -9,7 +9,7 @@ Every series, growing as each epoch ends, is in dvclive/plots/metrics/<name>.tsv
 from .history import EPOCH_FIELDS
 
 DIR = "dvclive"
-# Every per-epoch metric, under its one name (skipnet.history); the epoch is DVCLive's step
+# Every per-epoch metric, under its one name (skipnet.training.history); the epoch is DVCLive's step
 EPOCH_METRICS = [name for name in EPOCH_FIELDS if name != "epoch"]
 
 

@@ -1,4 +1,4 @@
-"""The architectures, one entry each: the class in skipnet.models that builds it, the params it reads besides
+"""The architectures, one entry each: the class in skipnet.training.models that builds it, the params it reads besides
 classes and image_size, and its title in figures. params validation, the engine, model files, figure titles and
 the report's cells read this table (no torch here, so the data stages need not depend on the models); adding an
 architecture is one entry plus its class."""
@@ -8,7 +8,7 @@ from typing import Callable
 
 @dataclass(frozen=True)
 class Architecture:
-    model_class: str  # its class in skipnet.models, built as cls(**{param: value}, num_classes=, image_size=)
+    model_class: str  # its class in skipnet.training.models, built as cls(**{param: value}, num_classes=, image_size=)
     reads: tuple  # params.yaml keys passed to the class by name
     title: Callable  # params -> its name in figures, e.g. "MyNet depth=16 no-skip"
 

@@ -14,9 +14,9 @@ from urllib.parse import unquote, urlparse
 from PIL import Image
 from tqdm import tqdm
 
-from .files import atomic_write_bytes, remove_temp_files, under
+from ..files import atomic_write_bytes, remove_temp_files, under
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
-from .errors import SkipnetError
+from ..errors import SkipnetError
 
 GIVE_UP_AFTER = 20  # failures before any success: the host is down, not flaky
 

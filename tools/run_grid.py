@@ -1,16 +1,16 @@
-"""run_grid (outside DVC): the study's configurations (skipnet.study) by group or name, each run through the
-DVC stages' own code, writing the same run records as `stages/record.py` (reports/runs/<name>/).
+"""run_grid (outside DVC): the study's configurations (skipnet.analysis.study) by group or name, each run through the
+DVC stages' own code, writing the same run records as `tools/record.py` (reports/runs/<name>/).
 
 For a machine without dvc (a lent GPU): each run gets its params.yaml in a work folder, and the stage
 scripts' main functions run there in dvc.yaml's order, read from dvc.yaml, so equal params give the same
 image lists, order and per-epoch metrics as `dvc exp run`. Like DVC, a stage reruns only when a param it
 lists in dvc.yaml changed or a stage before it reran. With DVC, `--queue` puts the same runs in DVC's queue.
 
-    python stages/run_grid.py --list                                   # every configuration as a dvc command
-    python stages/run_grid.py --data ../shared/data/coco-5class-64 --runs study
-    python stages/run_grid.py --data DIR --runs study ablation --seeds 60146 60147 60148
-    python stages/run_grid.py --queue --runs study --seeds 60147 60148 && dvc exp run --run-all
-    python stages/run_grid.py --overrides mynet16-improved             # its -S words, for a script
+    python tools/run_grid.py --list                                   # every configuration as a dvc command
+    python tools/run_grid.py --data ../shared/data/coco-5class-64 --runs study
+    python tools/run_grid.py --data DIR --runs study ablation --seeds 60146 60147 60148
+    python tools/run_grid.py --queue --runs study --seeds 60147 60148 && dvc exp run --run-all
+    python tools/run_grid.py --overrides mynet16-improved             # its -S words, for a script
 """
 import argparse
 import datetime
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from skipnet import records, study
+from skipnet.analysis import records, study
 from skipnet.errors import SkipnetError
 from skipnet.params import committed, validate
 
@@ -106,8 +106,8 @@ def run_one(name, params, workdir, runs_dir, command):
             return yaml.safe_dump(params, sort_keys=False)
         return (workdir / path).read_text() if (workdir / path).exists() else None
 
-    return records.build(read, name, "stages/run_grid.py", command,
-                         {"path": "stages/run_grid.py", "commit": records.head_commit(REPO)},
+    return records.build(read, name, "tools/run_grid.py", command,
+                         {"path": "tools/run_grid.py", "commit": records.head_commit(REPO)},
                          datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), runs_dir)
 
 
@@ -152,7 +152,7 @@ def main():
     ap.add_argument("--out", default=str(records.RUNS_DIR), help="records folder (default: %(default)s)")
     ap.add_argument("--work", default="data/grid", help="work folder of the stages (default: %(default)s)")
     ap.add_argument("--queue", action="store_true", help="queue the runs in DVC (`dvc exp run --queue`) instead; "
-                    "then `dvc exp run --run-all` and `python stages/record.py $(dvc exp list --name-only)`")
+                    "then `dvc exp run --run-all` and `python tools/record.py $(dvc exp list --name-only)`")
     ap.add_argument("--list", action="store_true", help="print every configuration as its dvc command, then exit")
     ap.add_argument("--overrides", metavar="NAME", choices=study.CONFIGURATIONS,
                     help="print the configuration's overrides as `-S key=value ...` (for scripts), then exit")
@@ -175,7 +175,7 @@ def main():
         from_file = shlex.split(records.exp_command(base, committed(REPO / "params.yaml")))[3:]
         base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
         for name, config, seed, params in plan(args.runs, args.seeds, base, sets):
-            command = shlex.join(["python", "stages/run_grid.py", "--data", records.repo_relative(args.data),
+            command = shlex.join(["python", "tools/run_grid.py", "--data", records.repo_relative(args.data),
                                   "--runs", config, *([f"--seeds={seed}"] if seed != base["seed"] else []),
                                   *from_file, *[w for s in args.sets for w in ("-S", s)]])
             t0 = time.time()

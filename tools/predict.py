@@ -1,8 +1,8 @@
 """predict: the top classes of your own photographs, with a trained model file.
 
-    python stages/predict.py PATH [PATH ...]               # files, or folders searched recursively
-    python stages/predict.py photos/ --json                # machine-readable
-    python stages/predict.py photos/ --model other/model.pt --expect-classes boat,cake,couch,dog,motorcycle
+    python tools/predict.py PATH [PATH ...]               # files, or folders searched recursively
+    python tools/predict.py photos/ --json                # machine-readable
+    python tools/predict.py photos/ --model other/model.pt --expect-classes boat,cake,couch,dog,motorcycle
 
 The model file (models/model.pt by default, written by the train stage) holds everything needed to
 rebuild and feed the model (arch, depth, skip connections, classes, image size, normalization), so
@@ -14,8 +14,8 @@ import argparse
 import json
 import sys
 
-from skipnet import predict
-from skipnet.models import load_model_file
+from skipnet.analysis import predict
+from skipnet.training.models import load_model_file
 from skipnet.errors import SkipnetError
 
 

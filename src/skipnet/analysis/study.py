@@ -2,11 +2,11 @@
 "the same", and the comparisons in their families.
 
 A configuration is a set of overrides of params.yaml, whose defaults are the study's recipe (MyNet-16, Adam at
-lr 1e-3, 20 epochs, batch 128). stages/run_grid.py runs and queues these configurations by name, the report
+lr 1e-3, 20 epochs, batch 128). tools/run_grid.py runs and queues these configurations by name, the report
 matches every record to the configuration whose recipe params it has, and the README's commands are printed
-from here (`python stages/run_grid.py --list`). Adding a configuration is one entry.
+from here (`python tools/run_grid.py --list`). Adding a configuration is one entry.
 """
-from .archs import not_read
+from ..training.archs import not_read
 
 # The improved recipe: six knobs away from the study's, chosen on a held-out tenth of train (val never read;
 # the "tuning" group below, reports/study.md "Tuning runs").

@@ -13,10 +13,10 @@ from pathlib import Path, PurePosixPath
 from PIL import Image, UnidentifiedImageError
 
 from . import coco, sample
-from .files import atomic_path, atomic_write_text, under
+from ..files import atomic_path, atomic_write_text, under
 from .http import FetchError, download_resumable, make_pool
-from .errors import SkipnetError
-from .params import dataset_settings
+from ..errors import SkipnetError
+from ..params import dataset_settings
 
 SPLITS = ("train", "val")
 QUICK_START = "dvc exp run -S dataset=sample -S depth=1 -S epochs=4 -S batch_size=64"  # as in the README

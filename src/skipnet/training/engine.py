@@ -2,7 +2,7 @@
 
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
-device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs (skipnet.precision),
+device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs (skipnet.training.precision),
 a checkpoint every epoch that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
 """
@@ -22,14 +22,14 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from .errors import SkipnetError
+from ..errors import SkipnetError
 from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
 from .pauses import PauseClock
 from .seeds import stream_seed
 from . import precision as precisions
 from .models import build_model, model_file
-from .prepare import train_and_eval_splits
+from ..data.prepare import train_and_eval_splits
 
 # Params that change what training computes: the resume checkpoint is keyed by them (and the data).
 TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "lr", "epochs", "batch_size",

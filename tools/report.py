@@ -1,6 +1,6 @@
 """report (outside the DVC pipeline): reports/study.md and its figures from the run records in reports/runs/.
 
-Add finished experiments to the records first (`python stages/record.py EXP ...`); a hand-written
+Add finished experiments to the records first (`python tools/record.py EXP ...`); a hand-written
 reports/notes.md (measured explanations) is appended when present, and the README's Table 1 block
 (between `<!-- table1 -->` and `<!-- /table1 -->`) is rewritten from the same records. A bad record (torn
 run.json, a missing CSV, a value of the wrong type) is skipped with one line on stderr naming its file;
@@ -9,7 +9,7 @@ the rest are reported.
 import sys
 from pathlib import Path
 
-from skipnet import records, report
+from skipnet.analysis import records, report
 from skipnet.cli import run_stage
 from skipnet.params import committed
 

@@ -1,4 +1,4 @@
-"""The report's figures, drawn from configurations (skipnet.tables) through plots.py's helpers."""
+"""The report's figures, drawn from configurations (skipnet.analysis.tables) through plots.py's helpers."""
 import math
 
 import matplotlib.pyplot as plt

@@ -4,7 +4,7 @@ import re
 from tabulate import tabulate
 
 from . import stats, study
-from .archs import not_read
+from ..training.archs import not_read
 
 LAST = 5  # epochs averaged to tell a trend from the epoch-to-epoch swing of a final number
 SCALE = {"val_acc": "proportion", "last5": "proportion", "train_loss": "positive", "val_loss": "positive",
@@ -52,7 +52,7 @@ def last_epochs(run, n=LAST):
 
 def configurations(runs, defaults):
     """Runs grouped by every used param but the seed: [{name, declared, params, runs (by seed)}], in name order.
-    declared: the study's configuration (skipnet.study) the runs are, given params.yaml's defaults, or None."""
+    declared: the study's configuration (skipnet.analysis.study) the runs are, given params.yaml's defaults, or None."""
     groups = {}
     for r in runs:
         key = repr(sorted((k, v) for k, v in used(r["params"]).items() if k != "seed"))

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_path
+from ..files import atomic_path
 
 
 def load_checkpoint(path, want_fingerprint, log):

@@ -15,9 +15,9 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from .files import atomic_path, under
-from .seeds import stream_seed
-from .errors import SkipnetError
+from ..files import atomic_path, under
+from ..training.seeds import stream_seed
+from ..errors import SkipnetError
 
 DRAFT_FACTOR = 2  # decode at >= 2x the target size before the final resize
 # PIL refuses images over 179 megapixels (a guard against decompression bombs from the web) and warns over 89.

@@ -1,16 +1,16 @@
 """record: add a finished DVC experiment to the committed run records (reports/runs/<name>/).
 
-    python stages/record.py EXP [EXP ...]        # names from `dvc exp list`, or any git revision
-    python stages/record.py EXP --force          # replace an existing record of that name
+    python tools/record.py EXP [EXP ...]        # names from `dvc exp list`, or any git revision
+    python tools/record.py EXP --force          # replace an existing record of that name
 
 Reads only git-tracked files of the experiment's commit (params.yaml, metrics/, plots/), so nothing
 needs `dvc pull`. A record is named after its experiment (`dvc exp rename OLD NEW` first for another
 name). An existing record is never replaced without --force; a diverged run (a non-finite loss or
-accuracy) or one that contradicts itself (skipnet.records.check: its headline against its predictions,
+accuracy) or one that contradicts itself (skipnet.analysis.records.check: its headline against its predictions,
 its source, its code commit, a machine path in its command) is refused with one line. Commit
 reports/runs/ afterwards: the report is built from these records.
 """
-from skipnet import records
+from skipnet.analysis import records
 from skipnet.cli import run_stage
 
 

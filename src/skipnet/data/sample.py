@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
 from .coco import CATEGORY_IDS, TRAIN_IMAGES_DIR, image_url
-from .files import atomic_write_bytes, atomic_write_text
+from ..files import atomic_write_bytes, atomic_write_text
 
 DISTRACTORS = ("person", "car", "chair", "bird")
 SHAPES = ("triangle", "disc", "bar", "ring", "wheels", "cross", "diamond", "star")

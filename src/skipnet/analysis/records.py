@@ -1,7 +1,7 @@
 """Run records: every finished run's params, metrics, per-epoch history, curves and predictions, committed
 under reports/runs/<name>/, so that the report survives a new machine (DVC experiments live only in the
-local repo). A record comes from a DVC experiment (`python stages/record.py EXP`) or from the DVC-free
-runner (`stages/run_grid.py`, e.g. on a GPU machine), which runs the same stage code in a work folder;
+local repo). A record comes from a DVC experiment (`python tools/record.py EXP`) or from the DVC-free
+runner (`tools/run_grid.py`, e.g. on a GPU machine), which runs the same stage code in a work folder;
 `build` makes both from the same files (the evaluate stage's outputs):
 
     run.json         name, command, source, code (path and git commit), machine, date, training time without
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from .errors import SkipnetError
-from .files import with_umask
-from .history import EPOCH_FIELDS, csv_text, headline
+from ..errors import SkipnetError
+from ..files import with_umask
+from ..training.history import EPOCH_FIELDS, csv_text, headline
 
 RUNS_DIR = Path("reports/runs")
 LOSS_FIELDS = ["step", "epoch", "loss"]
@@ -167,7 +167,7 @@ def load_all(runs_dir=RUNS_DIR, skipped=None):
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise SkipnetError(f"no run records in {runs_dir} (no such folder): add a finished experiment with "
-                           "`python stages/record.py EXP` (see `dvc exp list`), or run stages/run_grid.py")
+                           "`python tools/record.py EXP` (see `dvc exp list`), or run tools/run_grid.py")
     runs = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:

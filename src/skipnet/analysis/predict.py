@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import precision as precisions
-from .engine import evaluate as run_model
-from .engine import to_device_tensors
-from .prepare import decode_each
+from ..training import precision as precisions
+from ..training.engine import evaluate as run_model
+from ..training.engine import to_device_tensors
+from ..data.prepare import decode_each
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BATCH = 512  # as the evaluate stage, so both see the same arithmetic
