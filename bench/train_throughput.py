@@ -7,6 +7,7 @@ by index, normalization on the device, channels_last), in fp32 and bf16 autocast
 `precision: auto` picks on this CPU, and why.
 
     python bench/train_throughput.py [--depth 16] [--batches 6]
+    python bench/train_throughput.py --overhead [--batches 4]   # the improved recipe's step: before/after issue 23 item 4
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python bench/train_throughput.py   # a CPU without bf16
 """
 import argparse
@@ -16,12 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision.transforms as tv
 import yaml
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from _images import CLASSES, coco_sized_jpegs
+from skipnet.analysis import study
 from skipnet.training import engine, precision
 from skipnet.training.models import MyNet
 from skipnet.data.prepare import pack, save_split
@@ -74,6 +77,64 @@ def time_engine(tmp, images, labels, depth, size, arithmetic):
     return timed["images_per_s"], run.optimizer.defaults
 
 
+def augment_per_step(x, padding, flip, generator):
+    """engine.augment before issue 23 item 4 (the reference): draws on the host every step, copied to the device,
+    and the result left in the default layout, which the model's first conv converts back."""
+    n, _, h, w = x.shape
+    x = F.pad(x, (padding,) * 4)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, x.shape[1], h, w + 2 * padding)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, x.shape[1], h, w)
+    x = x.gather(2, rows).gather(3, cols)
+    flipped = (torch.rand(n, generator=generator) < 0.5).to(x.device)
+    return torch.where(flipped[:, None, None, None], x.flip(3), x)
+
+
+def grad_norms_per_tensor(groups):
+    """engine.grad_norms before issue 23 item 4: one norm kernel per tensor and one host sync per group."""
+    out = {}
+    for name, modules in groups.items():
+        grads = [p.grad.detach().float().norm() for m in modules for p in m.parameters() if p.grad is not None]
+        out[name] = torch.stack(grads).norm().item() if grads else 0.0
+    return out
+
+
+def time_overhead(images, depth, batches, size):
+    """The improved recipe's training step (crop with padding 2, flip, gradient norms every step, the worst case of
+    display_interval), before and after issue 23 item 4, alternating so both see the same machine: seconds per step
+    of the whole step, and of the augmentation and norm calls alone."""
+    torch.manual_seed(0)
+    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    groups, pad = net.stage_groups(), study.IMPROVED["crop_padding"]
+    x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
+    y_all = torch.randint(0, len(CLASSES), (len(x_all),))
+    draws = engine.augment_draws(len(x_all), pad, torch.Generator().manual_seed(1), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(1)
+    ways = {"before": lambda x, i: (augment_per_step(x, pad, True, gen), grad_norms_per_tensor),
+            "after": lambda x, i: (engine.augment(x, pad, True, draws[:, i:i + 128]), engine.grad_norms)}
+    totals = {w: [0.0, 0.0] for w in ways}
+    for b in range(batches + 1):
+        for way, prepare in ways.items():
+            i = (b * 128) % (len(x_all) - 127)
+            t0 = time.perf_counter()
+            x, norms = prepare(engine.normalize(x_all[i:i + 128], channels_last=True), i)
+            t1 = time.perf_counter()
+            loss = torch.nn.functional.cross_entropy(net(x), y_all[i:i + 128])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t2 = time.perf_counter()
+            norms(groups)
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            if b:  # the first round warms up
+                totals[way][0] += t4 - t0
+                totals[way][1] += (t1 - t0) + (t3 - t2)
+    return {w: (step / batches, calls / batches) for w, (step, calls) in totals.items()}
+
+
 def time_compute_ceiling(depth, batches, size):
     """Upper bound for any loop on this machine: one fixed batch, the whole model in bf16, SGD."""
     torch.manual_seed(0)
@@ -97,7 +158,20 @@ def main():
     ap.add_argument("--size", type=int, default=32)
     ap.add_argument("--slow-batches", type=int, default=1,
                     help="timed batches for bf16 where this CPU only emulates it (about 15x slower)")
+    ap.add_argument("--overhead", action="store_true", help="only the improved recipe's step, before and after "
+                    "issue 23 item 4 (augmentation draws once an epoch, channels_last kept, foreach norms)")
     args = ap.parse_args()
+    if args.overhead:
+        with tempfile.TemporaryDirectory() as tmp:
+            paths, _ = coco_sized_jpegs(tmp, per_class=(args.batches + 2) * 128 // len(CLASSES) + 1)
+            got = time_overhead(pack(paths, args.size), args.depth, args.batches, args.size)
+        print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, fp32, {torch.get_num_threads()} threads, CPU "
+              f"capability {torch.backends.cpu.get_cpu_capability()}, {args.batches} timed steps each, alternating")
+        for way, (step, calls) in got.items():
+            print(f"{way:7s} step {step:7.3f} s   augmentation + gradient norms {1000 * calls:7.1f} ms")
+        print(f"after / before: step {got['after'][0] / got['before'][0]:.3f}x, "
+              f"augmentation + norms {got['after'][1] / got['before'][1]:.3f}x")
+        return
     auto, reason, _ = precision.decide("auto", "cpu", cpu=precision.cpu_facts())
     bf16_batches = args.batches if auto == "bf16" else args.slow_batches
     with tempfile.TemporaryDirectory() as tmp:

@@ -88,21 +88,35 @@ def test_optimizer_knob_picks_the_class_with_its_weight_decay(optimizer, cls):
     assert type(opt) is cls and opt.param_groups[0]["weight_decay"] == 0.05
 
 
+def draws(n, padding):
+    return engine.augment_draws(n, padding, torch.Generator().manual_seed(0), torch.device("cpu"))
+
+
+def test_grad_norms_are_each_groups_l2_norm_in_one_transfer():
+    a, b, c = torch.nn.Linear(3, 2), torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    for m, value in ((a, 1.0), (b, 2.0)):
+        for p in m.parameters():
+            p.grad = torch.full_like(p, value)
+    got = engine.grad_norms({"a": [a], "b": [b], "none": [c]})  # c has no gradients
+    assert got == pytest.approx({"a": math.sqrt(8 * 1.0), "b": math.sqrt(6 * 4.0), "none": 0.0})
+
+
 def test_augment_flip_alone_and_crop_alone():
     x = torch.randn(16, 3, 8, 8)
-    flipped = engine.augment(x, 0, True, torch.Generator().manual_seed(0))
+    flipped = engine.augment(x, 0, True, draws(16, 0))
     assert all(torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, x))
     assert not torch.equal(flipped, x)
-    cropped = engine.augment(x, 2, False, torch.Generator().manual_seed(0))
+    cropped = engine.augment(x, 2, False, draws(16, 2))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     assert all(any(torch.equal(c, padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(5) for dx in range(5))
                for i, c in enumerate(cropped))
-    assert torch.equal(engine.augment(x, 0, False, torch.Generator()), x)
+    assert torch.equal(engine.augment(x, 0, False, draws(16, 0)), x)
 
 
 def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
     x = torch.randn(16, 3, 8, 8)
-    out = engine.augment(x, 2, True, torch.Generator().manual_seed(0))
+    out = engine.augment(x, 2, True, draws(16, 2))
+    assert out.is_contiguous(memory_format=torch.channels_last)  # as the model takes it: no conversion per step
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     flips = 0
     for i in range(16):

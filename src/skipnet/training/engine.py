@@ -79,21 +79,29 @@ def normalize(x_uint8, channels_last):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def augment(x, padding, flip, generator):
-    """Random crop with zero padding and/or horizontal flip, per image, on the device."""
+def augment_draws(n, padding, generator, device):
+    """An epoch's augmentation draws, one column per position of its order: (crop dy, crop dx, flip). Drawn on the
+    host from the epoch's own stream (the same draws on every device) and copied to the device once an epoch."""
+    draws = torch.stack([torch.randint(0, 2 * padding + 1, (n,), generator=generator),
+                         torch.randint(0, 2 * padding + 1, (n,), generator=generator),
+                         (torch.rand(n, generator=generator) < 0.5).long()])
+    return draws.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else draws
+
+
+def augment(x, padding, flip, draws):
+    """Random crop with zero padding and/or horizontal flip, per image, on the device, from this batch's columns of
+    `augment_draws`; the result is channels_last, as the model takes it."""
     n, _, h, w = x.shape
+    dy, dx, flipped = draws[0, :n], draws[1, :n], draws[2, :n].bool()
     if padding:
         x = F.pad(x, (padding,) * 4)
-        dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
-        dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device="cpu").to(x.device)
         rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, x.shape[1], h, w + 2 * padding)
         x = x.gather(2, rows)
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, x.shape[1], h, w)
         x = x.gather(3, cols)
-    if not flip:
-        return x
-    flipped = (torch.rand(n, generator=generator) < 0.5).to(x.device)
-    return torch.where(flipped[:, None, None, None], x.flip(3), x)
+    if flip:
+        x = torch.where(flipped[:, None, None, None], x.flip(3), x)
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def epoch_order(n, seed, epoch, rank, world):
@@ -133,12 +141,16 @@ def lr_factor(step, steps_per_epoch, params):
 
 
 def grad_norms(groups):
-    """L2 norm of the gradients of each named parameter group."""
-    out = {}
+    """L2 norm of the gradients of each named parameter group: one foreach kernel per group for the per-tensor
+    norms, and one host transfer for all groups."""
+    names, norms = [], []
     for name, modules in groups.items():
-        grads = [p.grad.detach().float().norm() for m in modules for p in m.parameters() if p.grad is not None]
-        out[name] = torch.stack(grads).norm().item() if grads else 0.0
-    return out
+        grads = [p.grad.detach() for m in modules for p in m.parameters() if p.grad is not None]
+        if grads:
+            names.append(name)
+            norms.append(torch.stack(torch._foreach_norm(grads)).float().norm())
+    values = torch.stack(norms).tolist() if norms else []
+    return {name: dict(zip(names, values)).get(name, 0.0) for name in groups}
 
 
 def fingerprint(params, precision, train_path):
@@ -238,8 +250,10 @@ def train_one_epoch(run, net, params, epoch, step, history):
     device = run.device
     t0, wall0 = run.clock.now(), time.perf_counter()
     order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
-    aug_gen = torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch))
     augmented = params["crop_padding"] > 0 or params["flip"]
+    if augmented:
+        draws = augment_draws(len(order), params["crop_padding"],
+                              torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)), device)
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
@@ -252,7 +266,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
             continue
         x = normalize(x_train[idx], channels_last=True)
         if augmented:
-            x = augment(x, params["crop_padding"], params["flip"], aug_gen)
+            x = augment(x, params["crop_padding"], params["flip"], draws[:, i:i + run.batch])
         y = y_train[idx]
         with run.autocast:
             logits = net(x)
