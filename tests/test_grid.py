@@ -1,10 +1,14 @@
 """The grid on several machines (README, "The grid on several machines"): SLURM array tasks, each in its own
 clone, share one bare origin and one local DVC remote; a third clone pulls both experiments and builds the report."""
 import importlib.util
+import os
 import shlex
 import subprocess
+from pathlib import Path
 
+import numpy as np
 import yaml
+from PIL import Image
 
 from conftest import MAIN_PARAMS, QUICK_OVERRIDES, REPO, committed, copy_repo, readme_block, sh
 from skipnet.analysis import study
@@ -67,28 +71,63 @@ def load_run_grid():
     return module
 
 
-def test_the_runner_reruns_what_dvc_yaml_says_a_changed_param_reruns(tmp_path):
+def test_the_runner_keys_each_stage_as_dvc_yaml_says(tmp_path):
+    """A stage's key: the params dvc.yaml lists for it and its data dependencies' contents, read from dvc.yaml."""
     run_grid = load_run_grid()
     (tmp_path / "dvc.yaml").write_text(committed("dvc.yaml"))
     stages = run_grid.pipeline(tmp_path / "dvc.yaml")
-    names = [name for name, _, _ in stages]
-    assert names == list(yaml.safe_load(committed("dvc.yaml"))["stages"])
-    assert [script for _, script, _ in stages][:2] == ["download", "select_images"]  # the script each cmd runs
-    done = {name: run_grid.ran_with(MAIN_PARAMS, keys) for name, _, keys in stages}
-    assert run_grid.stale(stages, MAIN_PARAMS, {}) == names and run_grid.stale(stages, MAIN_PARAMS, done) == []
+    assert [s.name for s in stages] == list(yaml.safe_load(committed("dvc.yaml"))["stages"])
+    assert [s.script for s in stages][:2] == ["download", "select_images"]  # the script each cmd runs
+    work = tmp_path / "work"
+    for dep in {d for s in stages for d in s.deps}:
+        (work / dep).parent.mkdir(parents=True, exist_ok=True)
+        (work / dep).write_text(dep) if "." in Path(dep).name else (work / dep).mkdir(exist_ok=True)
+    (work / "data/images/a.jpg").write_bytes(b"jpeg")
 
-    def rerun(**changes):
-        return run_grid.stale(stages, study.apply(MAIN_PARAMS, changes), done)
-    assert rerun(seed=1) == names  # the selection is seeded: download lists seed
-    assert rerun(image_size=64) == names[names.index("prepare"):]
-    assert rerun(lr=0.01) == names[names.index("train"):]
-    assert rerun(**{"datasets.sample.train_per_class": 3}) == names  # download lists all of datasets
+    def keys(params=MAIN_PARAMS, stages=stages):
+        return {s.name: run_grid.stage_key(s, params, work) for s in stages}
+    before = keys()
+    changed = lambda after: sorted(n for n in before if after[n] != before[n])  # noqa: E731
+    # another seed: the stages that list it; fetch and prepare only if select's manifest changes
+    assert changed(keys(study.apply(MAIN_PARAMS, {"seed": 1}))) == ["download", "evaluate", "select", "train"]
+    assert changed(keys(study.apply(MAIN_PARAMS, {"image_size": 64}))) == ["prepare"]
+    (work / "data/manifest.csv").write_text("data/manifest.csv")  # rewritten, the same bytes
+    assert changed(keys()) == []
+    (work / "data/manifest.csv").write_text("other images")
+    assert changed(keys()) == ["evaluate", "fetch", "prepare"]
+    (work / "data/manifest.csv").write_text("data/manifest.csv")
+    (work / "data/images/b.jpg").write_bytes(b"jpeg")  # a folder dependency: by its files
+    assert changed(keys()) == ["prepare"]
     # a param added to a stage in dvc.yaml: the runner follows
     edited = yaml.safe_load(committed("dvc.yaml"))
     edited["stages"]["fetch"]["params"] = ["image_size"]
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
-    stages = run_grid.pipeline(tmp_path / "dvc.yaml")
-    assert run_grid.stale(stages, study.apply(MAIN_PARAMS, {"image_size": 64}), done) == names[names.index("fetch"):]
+    before = keys(stages=run_grid.pipeline(tmp_path / "dvc.yaml"))
+    after = keys(study.apply(MAIN_PARAMS, {"image_size": 64}), run_grid.pipeline(tmp_path / "dvc.yaml"))
+    assert changed(after) == ["fetch", "prepare"]
+
+
+def test_seeds_of_one_image_folder_reuse_fetch_and_prepare(tmp_path):
+    """Every image of a folder (per-class counts null) is the same selection at any seed: the second seed's run
+    reruns download and select (they list the seed), and DVC-like, not fetch or prepare."""
+    folder = tmp_path / "folder"
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 24), ("val", 8)):
+        for cls in ("boat", "dog"):
+            (folder / split / cls).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / split / cls / f"{i}.jpg")
+    (tmp_path / "params.yaml").write_text(committed("params.yaml"))
+    out = sh(["python", "tools/run_grid.py", "--data", os.path.relpath(folder, REPO), "--runs", "mynet16-lr1e-3",
+              "--seeds", "1", "2", "-S", "classes=[boat,dog]", "-S", "depth=1", "-S", "epochs=1", "-S", "batch_size=16",
+              "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")],
+             cwd=REPO).stdout
+    first, second = out.split("mynet16-lr1e-3-seed1: ")
+    for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
+        assert f"Running stage '{stage}'" in first
+    assert [line for line in second.splitlines() if line.startswith("Running stage")] == \
+        ["Running stage 'download'", "Running stage 'select'", "Running stage 'train'", "Running stage 'evaluate'"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mynet16-lr1e-3-seed1", "mynet16-lr1e-3-seed2"]
 
 
 def test_list_prints_every_declared_configuration_as_its_dvc_command():

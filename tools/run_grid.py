@@ -4,7 +4,7 @@ DVC stages' own code, writing the same run records as `tools/record.py` (reports
 For a machine without dvc (a lent GPU): each run gets its params.yaml in a work folder, and the stage
 scripts' main functions run there in dvc.yaml's order, read from dvc.yaml, so equal params give the same
 image lists, order and per-epoch metrics as `dvc exp run`. Like DVC, a stage reruns only when a param it
-lists in dvc.yaml changed or a stage before it reran. With DVC, `--queue` puts the same runs in DVC's queue.
+lists in dvc.yaml or the content of a data dependency changed. With DVC, `--queue` puts the same runs in DVC's queue.
 
     python tools/run_grid.py --list                                   # every configuration as a dvc command
     python tools/run_grid.py --data ../shared/data/coco-5class-64 --runs study
@@ -14,6 +14,7 @@ lists in dvc.yaml changed or a stage before it reran. With DVC, `--queue` puts t
 """
 import argparse
 import datetime
+import hashlib
 import importlib.util
 import json
 import os
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -32,10 +34,21 @@ from skipnet.params import committed, validate
 REPO = Path(__file__).resolve().parents[1]
 
 
+class Stage(NamedTuple):
+    name: str
+    script: str  # its script's name in stages/
+    params: list  # the params dvc.yaml lists for it
+    deps: list  # its data dependencies (its code is this checkout's)
+    outs: list
+
+
 def pipeline(dvc_yaml=REPO / "dvc.yaml"):
-    """[(stage, its script's name in stages/, the params it lists)] in dvc.yaml's order."""
+    """dvc.yaml's stages, in its order."""
     stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
-    return [(name, Path(stage["cmd"].split()[-1]).stem, stage.get("params", [])) for name, stage in stages.items()]
+    return [Stage(name, Path(st["cmd"].split()[-1]).stem, st.get("params", []),
+                  [d for d in st.get("deps", []) if not d.startswith(("stages/", "src/"))],
+                  [o if isinstance(o, str) else next(iter(o)) for o in st.get("outs", [])])
+            for name, st in stages.items()]
 
 
 def lookup(params, dotted):
@@ -44,18 +57,21 @@ def lookup(params, dotted):
     return params
 
 
-def ran_with(params, keys):
-    """A stage's params as it records them when it finishes (JSON)."""
-    return json.dumps({k: lookup(params, k) for k in keys}, sort_keys=True)
+def digest(path):
+    """md5 of a file, or of a folder's files by relative path; None where there is nothing."""
+    path = Path(path)
+    if path.is_file():
+        return hashlib.md5(path.read_bytes()).hexdigest()
+    if not path.is_dir():
+        return None
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return hashlib.md5("".join(f"{p.relative_to(path)}:{digest(p)}\n" for p in files).encode()).hexdigest()
 
 
-def stale(stages, params, done):
-    """The stages to run for these params: from the first whose listed params differ from `done` (stage ->
-    `ran_with` when it last finished) on, as DVC reruns a stage and everything downstream of it."""
-    for i, (name, _, keys) in enumerate(stages):
-        if done.get(name) != ran_with(params, keys):
-            return [s for s, _, _ in stages[i:]]
-    return []
+def stage_key(stage, params, root):
+    """What a stage's result depends on, as DVC sees it: the params it lists and its data dependencies' contents."""
+    return json.dumps({"params": {k: lookup(params, k) for k in stage.params},
+                       "deps": {d: digest(Path(root) / d) for d in stage.deps}}, sort_keys=True)
 
 
 def parse_set(item):
@@ -74,25 +90,27 @@ def load_stage(script):
 
 
 def run_stages(params, workdir):
-    """Run the stages' main functions in `workdir` on these params, each only when `stale` says so."""
+    """Run the stages' main functions in `workdir` on these params, in dvc.yaml's order; like DVC, a stage is skipped
+    when its params and data dependencies are what they were when it last finished here and its outputs are there
+    (so a seed that selects the same images reuses fetch and prepare)."""
     workdir.mkdir(parents=True, exist_ok=True)
     # absolute, since the stages run in workdir; spelled as given (no symlink resolved), as `dvc exp run` writes it
     absolute = study.apply(params, {"datasets.folder.root": os.path.abspath(params["datasets"]["folder"]["root"])})
     (workdir / "params.yaml").write_text(yaml.safe_dump(absolute, sort_keys=False))
-    stages = pipeline()
     ran_file = workdir / ".stages.json"
     done = json.loads(ran_file.read_text()) if ran_file.exists() else {}
     here = os.getcwd()
     os.chdir(workdir)
     try:
-        for name, script, keys in stages:
-            if name not in stale(stages, absolute, done):
+        for stage in pipeline():
+            key = stage_key(stage, absolute, ".")
+            if done.get(stage.name) == key and all(Path(o).exists() for o in stage.outs):
                 continue
-            done.pop(name, None)
+            done.pop(stage.name, None)
             ran_file.write_text(json.dumps(done))  # a stage stopped midway is not done
-            print(f"Running stage '{name}'", flush=True)
-            load_stage(script).main(absolute, argparse.Namespace(params="params.yaml"))
-            done[name] = ran_with(absolute, keys)
+            print(f"Running stage '{stage.name}'", flush=True)
+            load_stage(stage.script).main(absolute, argparse.Namespace(params="params.yaml"))
+            done[stage.name] = key
             ran_file.write_text(json.dumps(done))
     finally:
         os.chdir(here)

@@ -42,8 +42,10 @@ def _draw(ids, n, rng, name, split, setting):
     if n is not None and len(ids) < n:
         raise SkipnetError(f"class {name!r} has only {len(ids)} eligible images for {split} (containing it and no other "
                            f"chosen class), but {setting} asks for {n}; lower it or choose other classes")
+    if n is None:  # every image, in id order: the seed draws nothing, so the same images for every seed
+        return list(ids)
     order = rng.permutation(len(ids))
-    return [ids[i] for i in order[: len(ids) if n is None else n]]
+    return [ids[i] for i in order[:n]]
 
 
 def image_locator(params, source_dir):
