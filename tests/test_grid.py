@@ -4,6 +4,7 @@ import importlib.util
 import os
 import shlex
 import subprocess
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -107,9 +108,10 @@ def test_the_runner_keys_each_stage_as_dvc_yaml_says(tmp_path):
     assert changed(after) == ["fetch", "prepare"]
 
 
-def test_seeds_of_one_image_folder_reuse_fetch_and_prepare(tmp_path):
+def test_seeds_of_one_image_folder_reuse_fetch_and_prepare_across_calls(tmp_path):
     """Every image of a folder (per-class counts null) is the same selection at any seed: the second seed's run
-    reruns download and select (they list the seed), and DVC-like, not fetch or prepare."""
+    reruns download and select (they list the seed) but, as DVC would, not fetch or prepare. The two runs go as two
+    calls of one run each (a bounded GPU job), the second bringing its record back as one archive."""
     folder = tmp_path / "folder"
     rng = np.random.default_rng(0)
     for split, n in (("train", 24), ("val", 8)):
@@ -118,16 +120,28 @@ def test_seeds_of_one_image_folder_reuse_fetch_and_prepare(tmp_path):
             for i in range(n):
                 Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / split / cls / f"{i}.jpg")
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))
-    out = sh(["python", "tools/run_grid.py", "--data", os.path.relpath(folder, REPO), "--runs", "mynet16-lr1e-3",
-              "--seeds", "1", "2", "-S", "classes=[boat,dog]", "-S", "depth=1", "-S", "epochs=1", "-S", "batch_size=16",
-              "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")],
-             cwd=REPO).stdout
-    first, second = out.split("mynet16-lr1e-3-seed1: ")
-    for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
-        assert f"Running stage '{stage}'" in first
-    assert [line for line in second.splitlines() if line.startswith("Running stage")] == \
-        ["Running stage 'download'", "Running stage 'select'", "Running stage 'train'", "Running stage 'evaluate'"]
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["mynet16-lr1e-3-seed1", "mynet16-lr1e-3-seed2"]
+    runs = tmp_path / "runs"
+
+    def call(i, *more, check=True):
+        return sh(["python", "tools/run_grid.py", "--data", os.path.relpath(folder, REPO), "--runs", "mynet16-lr1e-3",
+                   "--seeds", "1", "2", "-S", "classes=[boat,dog]", "-S", "depth=1", "-S", "epochs=1",
+                   "-S", "batch_size=16", "--params", str(tmp_path / "params.yaml"), "--out", str(runs),
+                   "--work", str(tmp_path / "work"), "--per-call", "1", "--call", str(i), *more], cwd=REPO, check=check)
+
+    def stages(out):
+        return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+    first = call(0).stdout
+    assert first.startswith("call 0 of 0-1: mynet16-lr1e-3-seed1\n")
+    assert stages(first) == ["download", "select", "fetch", "prepare", "train", "evaluate"]
+    second = call(1, "--archive", str(tmp_path / "call1.tgz")).stdout
+    assert stages(second) == ["download", "select", "train", "evaluate"]
+    with tarfile.open(tmp_path / "call1.tgz") as tar:
+        assert sorted(tar.getnames()) == ["mynet16-lr1e-3-seed2"] + [f"mynet16-lr1e-3-seed2/{f}" for f in (
+            "epochs.csv", "grad_norms.csv", "loss.csv", "predictions.csv", "run.json")]
+    again = call(1).stdout  # a call run again keeps what it finished
+    assert stages(again) == [] and f"mynet16-lr1e-3-seed2: recorded already in {runs}, kept" in again
+    proc = call(2, check=False)
+    assert proc.returncode == 1 and proc.stderr == "error: --call 2: 2 runs in calls of 1 make calls 0 to 1\n"
 
 
 def test_list_prints_every_declared_configuration_as_its_dvc_command():

@@ -21,6 +21,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -29,6 +30,7 @@ import yaml
 
 from skipnet.analysis import records, study
 from skipnet.errors import SkipnetError
+from skipnet.files import atomic_path
 from skipnet.params import committed, validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -157,6 +159,13 @@ def queue(runs, data, sets, base):  # sets: the -S KEY=VALUE strings as given
         subprocess.run(words, check=True)
 
 
+def archive(runs_dir, names, path):
+    """The named record folders as one .tar.gz, written whole or not at all."""
+    with atomic_path(path) as tmp, tarfile.open(tmp, "w:gz") as tar:
+        for name in names:
+            tar.add(runs_dir / name, arcname=name)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="image-folder root: <data>/{train,val}/<class>/*.jpg")
@@ -169,6 +178,11 @@ def main():
     ap.add_argument("--params", default="params.yaml", help="base params (default: %(default)s)")
     ap.add_argument("--out", default=str(records.RUNS_DIR), help="records folder (default: %(default)s)")
     ap.add_argument("--work", default="data/grid", help="work folder of the stages (default: %(default)s)")
+    ap.add_argument("--per-call", type=int, metavar="K", help="split the runs into calls of K (a bounded GPU job: "
+                    "README, \"On a GPU\") and run only call --call")
+    ap.add_argument("--call", type=int, default=0, metavar="I", help="with --per-call: which call, from 0")
+    ap.add_argument("--archive", metavar="FILE", help="also write this call's records as one .tar.gz (one file to "
+                    "bring back; unpack with `tar xzf FILE -C reports/runs`)")
     ap.add_argument("--queue", action="store_true", help="queue the runs in DVC (`dvc exp run --queue`) instead; "
                     "then `dvc exp run --run-all` and `python tools/record.py $(dvc exp list --name-only)`")
     ap.add_argument("--list", action="store_true", help="print every configuration as its dvc command, then exit")
@@ -192,13 +206,30 @@ def main():
         # a record's command runs from a fresh clone: another params file enters it as its -S from main's
         from_file = shlex.split(records.exp_command(base, committed(REPO / "params.yaml")))[3:]
         base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
-        for name, config, seed, params in plan(args.runs, args.seeds, base, sets):
+        runs = plan(args.runs, args.seeds, base, sets)
+        if args.per_call:
+            calls = -(-len(runs) // args.per_call)
+            if not 0 <= args.call < calls:
+                raise SkipnetError(f"--call {args.call}: {len(runs)} runs in calls of {args.per_call} make calls 0 to "
+                                   f"{calls - 1}")
+            runs = runs[args.call * args.per_call:(args.call + 1) * args.per_call]
+            print(f"call {args.call} of 0-{calls - 1}: {', '.join(r[0] for r in runs)}", flush=True)
+        made = []
+        for name, config, seed, params in runs:
+            if (Path(args.out) / name).exists():  # a call run again after it stopped: what it finished is kept
+                print(f"{name}: recorded already in {args.out}, kept", flush=True)
+                made.append(name)
+                continue
             command = shlex.join(["python", "tools/run_grid.py", "--data", records.repo_relative(args.data),
                                   "--runs", config, *([f"--seeds={seed}"] if seed != base["seed"] else []),
                                   *from_file, *[w for s in args.sets for w in ("-S", s)]])
             t0 = time.time()
             folder = run_one(name, params, Path(args.work).absolute(), args.out, command)  # the stages chdir there
             print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
+            made.append(name)
+        if args.archive:
+            archive(Path(args.out), made, Path(args.archive))
+            print(f"{len(made)} records in {args.archive}", flush=True)
     except SkipnetError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
