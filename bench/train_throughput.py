@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from _images import CLASSES, coco_sized_jpegs
 from skipnet.analysis import study
-from skipnet.training import engine, precision
+from skipnet.training import batches, engine, precision
 from skipnet.training.models import MyNet
 from skipnet.data.prepare import pack, save_split
 
@@ -78,7 +78,7 @@ def time_engine(tmp, images, labels, depth, size, arithmetic):
 
 
 def augment_per_step(x, padding, flip, generator):
-    """engine.augment before issue 23 item 4 (the reference): draws on the host every step, copied to the device,
+    """batches.augment before issue 23 item 4 (the reference): draws on the host every step, copied to the device,
     and the result left in the default layout, which the model's first conv converts back."""
     n, _, h, w = x.shape
     x = F.pad(x, (padding,) * 4)
@@ -100,7 +100,7 @@ def grad_norms_per_tensor(groups):
     return out
 
 
-def time_overhead(images, depth, batches, size):
+def time_overhead(images, depth, steps, size):
     """The improved recipe's training step (crop with padding 2, flip, gradient norms every step, the worst case of
     display_interval), before and after issue 23 item 4, alternating so both see the same machine: seconds per step
     of the whole step, and of the augmentation and norm calls alone."""
@@ -110,12 +110,12 @@ def time_overhead(images, depth, batches, size):
     groups, pad = net.stage_groups(), study.IMPROVED["crop_padding"]
     x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
     y_all = torch.randint(0, len(CLASSES), (len(x_all),))
-    draws = engine.augment_draws(len(x_all), pad, torch.Generator().manual_seed(1), torch.device("cpu"))
+    draws = batches.augment_draws(len(x_all), pad, torch.Generator().manual_seed(1), torch.device("cpu"))
     gen = torch.Generator().manual_seed(1)
     ways = {"before": lambda x, i: (augment_per_step(x, pad, True, gen), grad_norms_per_tensor),
-            "after": lambda x, i: (engine.augment(x, pad, True, draws[:, i:i + 128]), engine.grad_norms)}
+            "after": lambda x, i: (batches.augment(x, pad, True, draws[:, i:i + 128]), engine.grad_norms)}
     totals = {w: [0.0, 0.0] for w in ways}
-    for b in range(batches + 1):
+    for b in range(steps + 1):
         for way, prepare in ways.items():
             i = (b * 128) % (len(x_all) - 127)
             t0 = time.perf_counter()
@@ -132,7 +132,7 @@ def time_overhead(images, depth, batches, size):
             if b:  # the first round warms up
                 totals[way][0] += t4 - t0
                 totals[way][1] += (t1 - t0) + (t3 - t2)
-    return {w: (step / batches, calls / batches) for w, (step, calls) in totals.items()}
+    return {w: (step / steps, calls / steps) for w, (step, calls) in totals.items()}
 
 
 def time_compute_ceiling(depth, batches, size):

@@ -1,28 +1,44 @@
-"""Run under torchrun by test_engine: train, then report this rank's weights and the samples it drew."""
+"""Run under torchrun by test_engine: train, then report this rank's model state (parameters and BatchNorm
+buffers), and per epoch the images it drew and the augmentation each one got."""
 import hashlib
 import json
+import os
 import sys
 
-import torch
 import yaml
 
 from skipnet.training import engine
 
 params_path, train_npz, val_npz, out_dir = sys.argv[1:5]
 params = yaml.safe_load(open(params_path))
-drawn = []
-real_epoch_order = engine.epoch_order
+orders, draws = [], []
+real_epoch_order, real_rank_draws = engine.epoch_order, engine.rank_draws
 
 
 def recording_epoch_order(n, seed, epoch, rank, world):
-    order = real_epoch_order(n, seed, epoch, rank, world)
-    drawn.extend(order.tolist())
-    return order
+    orders.append(real_epoch_order(n, seed, epoch, rank, world).tolist())
+    return real_epoch_order(n, seed, epoch, rank, world)
 
 
-engine.epoch_order = recording_epoch_order
-model_path = f"{out_dir}/model.pt"
-model, _ = engine.train(params, train_npz, val_npz, model_path, f"{out_dir}/resume", log=print)
-rank = torch.distributed.get_rank()
-digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters()))
-json.dump({"drawn": drawn, "weights": digest.hexdigest()}, open(f"{out_dir}/rank{rank}.json", "w"))
+def recording_rank_draws(*args):
+    got = real_rank_draws(*args)
+    draws.append(got.T.tolist())
+    return got
+
+
+engine.epoch_order, engine.rank_draws = recording_epoch_order, recording_rank_draws
+# as if each rank had its own node's disk: only rank 0's holds the resume checkpoint it writes
+resume_dir = f"{out_dir}/resume" if os.environ["RANK"] == "0" else f"{out_dir}/resume-node{os.environ['RANK']}"
+model, _ = engine.train(params, train_npz, val_npz, f"{out_dir}/model.pt", resume_dir, log=print)
+state = model.state_dict()
+
+
+def digest(keys):
+    return hashlib.sha256(b"".join(k.encode() + state[k].detach().cpu().numpy().tobytes() for k in keys)).hexdigest()
+
+
+weights = sorted(name for name, _ in model.named_parameters())
+augmented = [{str(i): d for i, d in zip(order, epoch_draws)} for order, epoch_draws in zip(orders, draws)]
+json.dump({"orders": orders, "weights": digest(weights), "state": digest(sorted(state)),
+           "augmented": augmented},
+          open(f"{out_dir}/rank{os.environ['RANK']}.json", "w"))

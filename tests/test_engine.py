@@ -3,8 +3,12 @@ test_dvc_cache.py, through `dvc exp run`)."""
 import copy
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -12,7 +16,7 @@ import yaml
 
 from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params, sh
 from skipnet.analysis import study
-from skipnet.training import checkpoints, engine
+from skipnet.training import batches, checkpoints, engine
 from skipnet.training import precision as precisions
 
 TIMING = ("seconds", "images_per_s")
@@ -89,7 +93,7 @@ def test_optimizer_knob_picks_the_class_with_its_weight_decay(optimizer, cls):
 
 
 def draws(n, padding):
-    return engine.augment_draws(n, padding, torch.Generator().manual_seed(0), torch.device("cpu"))
+    return batches.augment_draws(n, padding, torch.Generator().manual_seed(0), torch.device("cpu"))
 
 
 def test_grad_norms_are_each_groups_l2_norm_in_one_transfer():
@@ -103,19 +107,19 @@ def test_grad_norms_are_each_groups_l2_norm_in_one_transfer():
 
 def test_augment_flip_alone_and_crop_alone():
     x = torch.randn(16, 3, 8, 8)
-    flipped = engine.augment(x, 0, True, draws(16, 0))
+    flipped = batches.augment(x, 0, True, draws(16, 0))
     assert all(torch.equal(f, i) or torch.equal(f, i.flip(2)) for f, i in zip(flipped, x))
     assert not torch.equal(flipped, x)
-    cropped = engine.augment(x, 2, False, draws(16, 2))
+    cropped = batches.augment(x, 2, False, draws(16, 2))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     assert all(any(torch.equal(c, padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(5) for dx in range(5))
                for i, c in enumerate(cropped))
-    assert torch.equal(engine.augment(x, 0, False, draws(16, 0)), x)
+    assert torch.equal(batches.augment(x, 0, False, draws(16, 0)), x)
 
 
 def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
     x = torch.randn(16, 3, 8, 8)
-    out = engine.augment(x, 2, True, draws(16, 2))
+    out = batches.augment(x, 2, True, draws(16, 2))
     assert out.is_contiguous(memory_format=torch.channels_last)  # as the model takes it: no conversion per step
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     flips = 0
@@ -130,10 +134,10 @@ def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
 
 
 def test_epoch_order_shards_are_disjoint_and_cover():
-    shards = [engine.epoch_order(101, 7, 3, r, 2) for r in range(2)]
+    shards = [batches.epoch_order(101, 7, 3, r, 2) for r in range(2)]
     assert len(shards[0]) == len(shards[1]) == 50
     assert not set(shards[0].tolist()) & set(shards[1].tolist())
-    assert torch.equal(engine.epoch_order(101, 7, 3, 0, 2), shards[0])
+    assert torch.equal(batches.epoch_order(101, 7, 3, 0, 2), shards[0])
 
 
 def _stage_repo(path, sample, **overrides):
@@ -161,20 +165,51 @@ def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample
     assert len(h["epochs"]) == 1 and ckpt.with_name(ckpt.stem + ".stale.pt").exists() and not ckpt.exists()
 
 
-def test_ddp_two_cpu_ranks_train_identically_on_disjoint_samples(tiny_sample, tmp_path):
+def torchrun(ranks, params_file, train, val, out, **popen):
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={free_port()}",
+               str(REPO / "tests/ddp_worker.py"), str(params_file), str(train), str(val), str(out)]
+    return subprocess.Popen(command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, **popen)
+
+
+def ddp_result(out, ranks):
+    return [json.loads((out / f"rank{r}.json").read_text()) for r in range(ranks)]
+
+
+def test_ddp_ranks_agree_resume_together_and_augment_as_one_rank(tiny_sample, tmp_path):
+    """2 gloo ranks: the same model on disjoint samples; killed (SIGKILL, the whole torchrun) after the first
+    epoch's checkpoint and rerun, they end with the parameters and BatchNorm buffers of an uninterrupted 2-rank
+    run; and each image gets the augmentation a 1-rank run of the same seed gives it."""
     train, val = tiny_sample
-    p = params(epochs=1, batch_size=16)
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(p))
-    port = free_port()
-    sh([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-        str(REPO / "tests/ddp_worker.py"), str(tmp_path / "params.yaml"), str(train), str(val), str(tmp_path)],
-       cwd=tmp_path, timeout=300)
-    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
-    assert ranks[0]["weights"] == ranks[1]["weights"]
-    drawn = [set(r["drawn"]) for r in ranks]
-    assert not drawn[0] & drawn[1]
-    assert len(drawn[0]) == len(drawn[1]) == 96 // 2
-    assert (tmp_path / "model.pt").exists()
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params(epochs=3, batch_size=16, crop_padding=2, flip=True)))
+    outs = {name: tmp_path / name for name in ("whole", "killed", "one")}
+    for out in outs.values():
+        out.mkdir()
+    for name, ranks in (("whole", 2), ("one", 1)):
+        proc = torchrun(ranks, tmp_path / "params.yaml", train, val, outs[name])
+        assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    whole = ddp_result(outs["whole"], 2)
+    assert whole[0]["weights"] == whole[1]["weights"]  # one model: DDP averages every step's gradients
+    for a, b in zip(whole[0]["orders"], whole[1]["orders"]):  # per epoch: disjoint shards of equal length
+        assert not set(a) & set(b) and len(a) == len(b)
+    one = ddp_result(outs["one"], 1)[0]
+    for epoch in range(3):
+        merged = {**whole[0]["augmented"][epoch], **whole[1]["augmented"][epoch]}
+        assert merged and all(one["augmented"][epoch][i] == d for i, d in merged.items())
+
+    proc = torchrun(2, tmp_path / "params.yaml", train, val, outs["killed"])
+    deadline = time.time() + 300
+    while not list((outs["killed"] / "resume").glob("*.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (outs["killed"] / "model.pt").exists()
+    proc = torchrun(2, tmp_path / "params.yaml", train, val, outs["killed"])
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    resumed = ddp_result(outs["killed"], 2)
+    assert [r["state"] for r in resumed] == [r["state"] for r in whole]  # parameters and buffers, every rank
+    assert len(resumed[0]["orders"]) < 3  # it did resume: not every epoch was drawn again
 
 
 def test_train_stage_under_torchrun_writes_once_from_rank_0(tiny_sample, tmp_path):

@@ -18,7 +18,7 @@ TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S"
 MAIN = MAIN_PARAMS
 
 # Runs a script as a lent GPU machine would: dvc and dvclive are not installed there (pycocotools travels
-# with the call as a wheel: README, "Without DVC").
+# with the call as a wheel: README, "On a machine with a GPU, with or without DVC").
 WITHOUT_DVC = """
 import runpy, sys
 class NotInstalled:

@@ -3,6 +3,7 @@ atomically after every epoch and never a DVC output (docs/architecture.md, "Run-
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from ..files import atomic_path
 
@@ -39,8 +40,14 @@ def save_checkpoint(run, path, epoch, step, history):
 
 
 def resume(run, path, log):
-    """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start."""
-    ckpt = load_checkpoint(path, run.fingerprint, log)
+    """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start. Under torchrun
+    rank 0 alone reads it (and sets a torn or stale one aside) and sends it to every rank, so that all ranks resume
+    from the same epoch, step, weights, optimizer and schedule (a node-local disk holds it on rank 0's node only)."""
+    ckpt = load_checkpoint(path, run.fingerprint, log) if run.rank == 0 else None
+    if run.world > 1:
+        box = [ckpt]
+        dist.broadcast_object_list(box, src=0, device=run.device if run.device.type == "cuda" else None)
+        ckpt = box[0]
     if ckpt is None:
         return {"running_loss": [], "grad_norms": [], "epochs": []}, 0, 0
     run.model.load_state_dict(ckpt["model"])

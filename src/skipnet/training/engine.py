@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from ..errors import SkipnetError
+from .batches import augment, epoch_order, rank_draws, shard_size
 from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
 from .pauses import PauseClock
@@ -79,44 +80,14 @@ def normalize(x_uint8, channels_last):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def augment_draws(n, padding, generator, device):
-    """An epoch's augmentation draws, one column per position of its order: (crop dy, crop dx, flip). Drawn on the
-    host from the epoch's own stream (the same draws on every device) and copied to the device once an epoch."""
-    draws = torch.stack([torch.randint(0, 2 * padding + 1, (n,), generator=generator),
-                         torch.randint(0, 2 * padding + 1, (n,), generator=generator),
-                         (torch.rand(n, generator=generator) < 0.5).long()])
-    return draws.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else draws
-
-
-def augment(x, padding, flip, draws):
-    """Random crop with zero padding and/or horizontal flip, per image, on the device, from this batch's columns of
-    `augment_draws`; the result is channels_last, as the model takes it."""
-    n, _, h, w = x.shape
-    dy, dx, flipped = draws[0, :n], draws[1, :n], draws[2, :n].bool()
-    if padding:
-        x = F.pad(x, (padding,) * 4)
-        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None].expand(n, x.shape[1], h, w + 2 * padding)
-        x = x.gather(2, rows)
-        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :].expand(n, x.shape[1], h, w)
-        x = x.gather(3, cols)
-    if flip:
-        x = torch.where(flipped[:, None, None, None], x.flip(3), x)
-    return x.contiguous(memory_format=torch.channels_last)
-
-
-def epoch_order(n, seed, epoch, rank, world):
-    """This rank's sample order for an epoch: a seeded permutation, dealt round-robin across ranks.
-
-    Seeded by (seed, epoch) alone, so a resumed run draws exactly what an
-    uninterrupted one would; ranks get disjoint, equally long shards.
-    """
-    g = torch.Generator().manual_seed(stream_seed(seed, "order", epoch))
-    perm = torch.randperm(n, generator=g)
-    return perm[: shard_size(n, world) * world][rank::world]
-
-
-def shard_size(n, world):
-    return n // world
+def batch_norm(run):
+    """How BatchNorm's statistics are taken, stated in the log and the train log."""
+    if run.world == 1:
+        return "per batch (one rank)"
+    if run.device.type == "cuda":
+        return f"synchronized across {run.world} ranks (SyncBatchNorm): the global batch's"
+    return (f"per rank's share of the batch, rank 0's running statistics broadcast each step (DDP); SyncBatchNorm "
+            f"needs CUDA")
 
 
 def make_optimizer(model, params, device, precision):
@@ -227,7 +198,10 @@ def setup(params, train_path, val_path, log=print):
 
 
 def wrap(run, params):
-    """The module the steps call: DDP across ranks, torch.compile on CUDA when asked."""
+    """The module the steps call: DDP across ranks, torch.compile on CUDA when asked; with several CUDA ranks,
+    BatchNorm synchronized across them, so its statistics are the global batch's as on one GPU."""
+    if run.world > 1 and run.device.type == "cuda":  # the same Parameters and buffers: the optimizer keeps them
+        run.model = nn.SyncBatchNorm.convert_sync_batchnorm(run.model)
     net = run.model
     if run.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
@@ -252,8 +226,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
     order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
     augmented = params["crop_padding"] > 0 or params["flip"]
     if augmented:
-        draws = augment_draws(len(order), params["crop_padding"],
-                              torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)), device)
+        draws = rank_draws(len(y_train), run.rank, run.world, params["crop_padding"],
+                           torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)), device)
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
@@ -321,6 +295,7 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     for record in history["epochs"]:
         on_epoch(record)
     net = wrap(run, params)
+    log(f"BatchNorm statistics: {batch_norm(run)}")
     for epoch in range(start_epoch, params["epochs"]):
         trained, step = train_one_epoch(run, net, params, epoch, step, history)
         val_loss, val_acc, logits = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
@@ -337,7 +312,9 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
     history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
-                   precision_reason=run.precision_reason)
+                   precision_reason=run.precision_reason, batch_norm=batch_norm(run))
+    if run.world > 1:
+        dist.barrier()  # every rank has finished its last step before rank 0 writes the model
     if run.rank == 0:
         if before_save:
             before_save()
@@ -348,4 +325,6 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             size = sum(p.stat().st_size for p in others) / 2**20
             log(f"{len(others)} resume checkpoints of other unfinished runs in {checkpoint_dir} ({size:.0f} MB): "
                 f"{', '.join(p.name for p in others)}; delete the abandoned ones")
+    if run.world > 1:
+        dist.destroy_process_group()
     return run.model, history
