@@ -151,6 +151,25 @@ def _stage_repo(path, sample, **overrides):
     return repo
 
 
+def test_deterministic_auto_is_on_for_a_cpu_and_says_why():
+    try:
+        device, _, _, on, why = engine.setup_device("auto")
+        assert device.type == "cpu" and on and why == "auto: a CPU run reproduces bit for bit"
+        assert torch.are_deterministic_algorithms_enabled()
+        assert engine.setup_device(False)[3:] == (False, "asked for") and not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(True)
+
+
+def test_a_checkpoint_every_n_epochs_and_none_after_the_last(tiny_sample, tmp_path):
+    train, val = tiny_sample
+    seen = []
+    engine.train(params(epochs=3, batch_size=32, checkpoint_every=2), train, val, tmp_path / "m.pt", tmp_path / "resume",
+                 log=lambda *_: None, on_epoch=lambda r: seen.append((r["epoch"], len(list((tmp_path / "resume").glob("*.pt"))))))
+    assert seen == [(1, 0), (2, 1), (3, 1)]  # after epoch 3 the model is written and the checkpoint removed
+    assert not list((tmp_path / "resume").glob("*.pt")) and (tmp_path / "m.pt").exists()
+
+
 def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample, tmp_path):
     p = params(epochs=1, batch_size=32)
     train, val = tiny_sample

@@ -39,11 +39,9 @@ TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "
 
 
 def setup_device(deterministic):
-    """(device, rank, world size); joins the process group when started by torchrun."""
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-    torch.use_deterministic_algorithms(deterministic)
-    torch.backends.cudnn.benchmark = not deterministic
+    """(device, rank, world size, deterministic, why); joins the process group when started by torchrun.
+    deterministic "auto": on a CPU, where it costs nothing here and reruns reproduce bit for bit; not on a GPU,
+    where cuDNN's autotuned, nondeterministic kernels are the fast path."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", 0))
@@ -51,9 +49,16 @@ def setup_device(deterministic):
         device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
+    why = "asked for" if deterministic != "auto" else "auto: " + ("a CPU run reproduces bit for bit" if device.type ==
+                                                                   "cpu" else "on a GPU, the fast path")
+    deterministic = device.type == "cpu" if deterministic == "auto" else deterministic
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.benchmark = not deterministic
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device, rank, world
+    return device, rank, world, deterministic, why
 
 
 def device_name(device):
@@ -171,13 +176,14 @@ class Setup:
 
 def setup(params, train_path, val_path, log=print):
     """Device, data on it, model, optimizer, lr schedule and loss, from params."""
-    device, rank, world = setup_device(params["deterministic"])
+    device, rank, world, deterministic, why = setup_device(params["deterministic"])
     if params["batch_size"] % world or params["batch_size"] // world < 2:  # batch_size is global across ranks
         raise SkipnetError(f"batch_size {params['batch_size']} does not split into batches of 2 or more over "
                            f"{world} ranks: give a multiple of {world} of at least {2 * world}")
     precision, precision_reason = precisions.resolve(params["precision"], device)
     if rank == 0:
-        log(f"precision: {precision} ({precision_reason}) on {device_name(device)}")
+        log(f"precision: {precision} ({precision_reason}) on {device_name(device)}; deterministic: "
+            f"{'yes' if deterministic else 'no'} ({why})")
     torch.manual_seed(stream_seed(params["seed"], "init"))
     (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
         train_path, val_path, params["tune_holdout"], params["seed"])
@@ -280,7 +286,7 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
 
     A checkpoint after every epoch, in checkpoint_dir under the run's fingerprint, lets a rerun of an
     interrupted run resume from its last finished epoch; it is removed once the model is saved.
-    `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint is saved;
+    `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint (if any) is saved;
     after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
     these calls has each epoch exactly once. `before_save()` runs on rank 0 before the model is written
     (raising there writes nothing). A non-finite loss stops training with a SkipnetError.
@@ -308,7 +314,8 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             history["val_probs"] = logits.softmax(1).tolist()
         log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
             f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
-        if run.rank == 0:
+        # every checkpoint_every epochs, not after the last: the model file is written then
+        if run.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
     history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
