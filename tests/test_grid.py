@@ -3,6 +3,7 @@ clone, share one bare origin and one local DVC remote; a third clone pulls both 
 import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -151,3 +152,21 @@ def test_list_prints_every_declared_configuration_as_its_dvc_command():
     assert sh(["python", "tools/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout == "-S arch=net3 -S image_size=64\n"
     proc = sh(["python", "tools/run_grid.py", "--runs", "nope", "--data", "x"], cwd=REPO, check=False)
     assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group (study, ablation, sweep, tuning)")
+
+
+def test_outside_a_git_checkout_the_runner_stops_before_training(tmp_path):
+    """A record names the commit of its code: where the tree has no .git (copied to a GPU machine), the runner says
+    so before any stage runs, unless told the commit."""
+    for part in ("tools", "stages", "src"):
+        shutil.copytree(REPO / part, tmp_path / part, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    (tmp_path / "params.yaml").write_text(committed("params.yaml"))
+    (tmp_path / "dvc.yaml").write_text(committed("dvc.yaml"))
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
+    argv = ["python", "tools/run_grid.py", "--data", "folder", "--runs"]
+    proc = subprocess.run([*argv, "mynet16-lr1e-3"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr == ("error: the code's git commit is 'unknown' (no git checkout here?): "
+                                                    "a record names the code that trained it; run from a git clone or "
+                                                    "pass --code-commit SHA\n")
+    proc = subprocess.run([*argv, "nope", "--code-commit", "0" * 40], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group")  # past the commit check
+

@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -118,7 +119,7 @@ def run_stages(params, workdir):
         os.chdir(here)
 
 
-def run_one(name, params, workdir, runs_dir, command):
+def run_one(name, params, workdir, runs_dir, command, commit):
     run_stages(params, workdir)
 
     def read(path):  # the record keeps the params as given (a repository-relative data path)
@@ -127,7 +128,7 @@ def run_one(name, params, workdir, runs_dir, command):
         return (workdir / path).read_text() if (workdir / path).exists() else None
 
     return records.build(read, name, "tools/run_grid.py", command,
-                         {"path": "tools/run_grid.py", "commit": records.head_commit(REPO)},
+                         {"path": "tools/run_grid.py", "commit": commit},
                          datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), runs_dir)
 
 
@@ -183,6 +184,8 @@ def main():
     ap.add_argument("--call", type=int, default=0, metavar="I", help="with --per-call: which call, from 0")
     ap.add_argument("--archive", metavar="FILE", help="also write this call's records as one .tar.gz (one file to "
                     "bring back; unpack with `tar xzf FILE -C reports/runs`)")
+    ap.add_argument("--code-commit", metavar="SHA", help="the git commit of this code, where the tree has no .git "
+                    "(e.g. copied to a GPU machine; default: this checkout's HEAD)")
     ap.add_argument("--queue", action="store_true", help="queue the runs in DVC (`dvc exp run --queue`) instead; "
                     "then `dvc exp run --run-all` and `python tools/record.py $(dvc exp list --name-only)`")
     ap.add_argument("--list", action="store_true", help="print every configuration as its dvc command, then exit")
@@ -206,6 +209,10 @@ def main():
         # a record's command runs from a fresh clone: another params file enters it as its -S from main's
         from_file = shlex.split(records.exp_command(base, committed(REPO / "params.yaml")))[3:]
         base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
+        commit = args.code_commit or records.head_commit(REPO)
+        if not re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit):  # checked now, not after hours of training
+            raise SkipnetError(f"the code's git commit is {commit!r} (no git checkout here?): a record names the code "
+                               f"that trained it; run from a git clone or pass --code-commit SHA")
         runs = plan(args.runs, args.seeds, base, sets)
         if args.per_call:
             calls = -(-len(runs) // args.per_call)
@@ -224,7 +231,7 @@ def main():
                                   "--runs", config, *([f"--seeds={seed}"] if seed != base["seed"] else []),
                                   *from_file, *[w for s in args.sets for w in ("-S", s)]])
             t0 = time.time()
-            folder = run_one(name, params, Path(args.work).absolute(), args.out, command)  # the stages chdir there
+            folder = run_one(name, params, Path(args.work).absolute(), args.out, command, commit)  # the stages chdir there
             print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
             made.append(name)
         if args.archive:
