@@ -18,7 +18,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -151,8 +150,7 @@ def queue(runs, data, sets, base):  # sets: the -S KEY=VALUE strings as given
     """Each run into DVC's queue as `dvc exp run --queue -n NAME -S ...` (the data root absolute: the queue
     runs in a temporary copy; records name it relative)."""
     for name, config, seed, _ in runs:
-        words = shlex.split(study.exp_command(config, seed if seed != base["seed"] else None))
-        words[3:3] = ["--queue"]  # dvc exp run --queue -n NAME ...
+        words = study.exp_run(config, seed if seed != base["seed"] else None, queue=True)
         if data:
             words += ["-S", "dataset=folder", "-S", f"datasets.folder.root={os.path.abspath(data)}"]
         words += [w for s in sets for w in ("-S", s)]
@@ -197,7 +195,7 @@ def main():
     if args.list:
         for group, runs in study.GROUPS.items():
             for name in runs:
-                print(f"{group:8s} {study.exp_command(name)}")
+                print(f"{group:8s} {shlex.join(study.exp_run(name))}")
         return
     try:
         sets = dict(parse_set(s) for s in args.sets)
@@ -207,10 +205,10 @@ def main():
         if not args.data:
             raise SkipnetError("--data is required: the image-folder root, e.g. ../shared/data/coco-5class-64")
         # a record's command runs from a fresh clone: another params file enters it as its -S from main's
-        from_file = shlex.split(records.exp_command(base, committed(REPO / "params.yaml")))[3:]
+        from_file = [w for s in records.overrides(base, committed(REPO / "params.yaml")) for w in ("-S", s)]
         base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
         commit = args.code_commit or records.head_commit(REPO)
-        if not re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit):  # checked now, not after hours of training
+        if not records.known_commit(commit):  # checked now, not after hours of training
             raise SkipnetError(f"the code's git commit is {commit!r} (no git checkout here?): a record names the code "
                                f"that trained it; run from a git clone or pass --code-commit SHA")
         runs = plan(args.runs, args.seeds, base, sets)

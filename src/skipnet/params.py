@@ -158,6 +158,17 @@ def load(path="params.yaml"):
     return validate(params)
 
 
+def cli_value(value):
+    """A param value as `dvc exp run -S key=value` takes it (YAML flow style)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "[" + ",".join(map(cli_value, value)) + "]"
+    return str(value)
+
+
 def committed(path="params.yaml"):
     """params.yaml as committed at git HEAD, validated: the defaults the study's configurations override (the
     working copy may hold an experiment's `-S` changes). Outside a git repository, the file itself."""

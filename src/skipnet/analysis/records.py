@@ -28,6 +28,7 @@ import yaml
 
 from ..errors import SkipnetError
 from ..files import with_umask
+from ..params import cli_value
 from ..training.history import EPOCH_FIELDS, csv_text, headline
 
 RUNS_DIR = Path("reports/runs")
@@ -152,7 +153,7 @@ def check(run, predictions):
         return (f"source is experiment {source[1]!r} but the record is {run['name']!r}: record an experiment under "
                 f"its own name (rename it first: dvc exp rename)")
     commit = str((run.get("code") or {}).get("commit"))
-    if not re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit):
+    if not known_commit(commit):
         return f"code commit {commit!r} is not a git commit: the code that trained it is unknown"
     for field in ("command", "command_as_run"):
         machine = [w for w in shlex.split(run.get(field) or "") if re.match(r"^(\S+=)?(/|~)", w)]
@@ -195,8 +196,8 @@ def resolve_experiment(name, repo="."):
     return rev, _git(["rev-parse", f"{rev}^"], repo).stdout.strip()
 
 
-def exp_command(params, baseline):
-    """The `dvc exp run` line that turns the baseline's params into these: one -S per changed leaf."""
+def overrides(params, baseline):
+    """The `key=value` settings that turn the baseline's params into these, one per changed leaf."""
     def leaves(tree, prefix=""):
         for key, value in tree.items():
             if isinstance(value, dict):
@@ -205,19 +206,12 @@ def exp_command(params, baseline):
                 yield f"{prefix}{key}", value
 
     old = dict(leaves(baseline))
-    sets = [f"-S {shlex.quote(f'{k}={_cli_value(v)}')}" for k, v in leaves(params) if old.get(k, object()) != v]
-    return " ".join(["dvc exp run", *sets])
+    return [f"{k}={cli_value(v)}" for k, v in leaves(params) if old.get(k, object()) != v]
 
 
-def _cli_value(value):
-    """A param value as `dvc exp run -S key=value` takes it (YAML flow style)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, list):
-        return "[" + ",".join(map(_cli_value, value)) + "]"
-    return str(value)
+def exp_command(params, baseline):
+    """The `dvc exp run` line that turns the baseline's params into these: one -S per changed leaf."""
+    return " ".join(["dvc exp run", *(f"-S {shlex.quote(s)}" for s in overrides(params, baseline))])
 
 
 def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=False):
@@ -251,6 +245,11 @@ def from_experiment(name, repo=".", runs_dir=RUNS_DIR, force=False):
     return build(read, name, f"dvc experiment {name} ({rev[:7]})", command,
                  {"path": "dvc exp run", "commit": parent},
                  _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir, force)
+
+
+def known_commit(commit):
+    """A git commit as `head_commit` gives it: 40 hex digits, "-dirty" when the tree differed from it."""
+    return re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit) is not None
 
 
 def head_commit(repo="."):

@@ -6,6 +6,7 @@ lr 1e-3, 20 epochs, batch 128). tools/run_grid.py runs and queues these configur
 matches every record to the configuration whose recipe params it has, and the README's commands are printed
 from here (`python tools/run_grid.py --list`). Adding a configuration is one entry.
 """
+from ..params import cli_value
 from ..training.archs import not_read
 
 # The improved recipe: six knobs away from the study's, chosen on a held-out tenth of train (val never read;
@@ -110,17 +111,11 @@ def declared(params, defaults):
 
 def sets(name):
     """A configuration's overrides as `-S key=value` words, e.g. ["-S", "lr=0.0001"]."""
-    return [w for k, v in CONFIGURATIONS[name].items() for w in ("-S", f"{k}={_yaml(v)}")]
+    return [w for k, v in CONFIGURATIONS[name].items() for w in ("-S", f"{k}={cli_value(v)}")]
 
 
-def exp_command(name, seed=None):
-    """The `dvc exp run` line that runs a configuration (at a seed other than params.yaml's)."""
+def exp_run(name, seed=None, queue=False):
+    """The `dvc exp run` words that run (or queue) a configuration, at a seed other than params.yaml's."""
     run = name if seed is None else f"{name}-seed{seed}"
-    return " ".join(["dvc exp run -n", run, *sets(name), *([f"-S seed={seed}"] if seed is not None else [])])
-
-
-def _yaml(value):
-    """A value as `dvc exp run -S` reads it (YAML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return f"{value:g}" if isinstance(value, float) else str(value)
+    return ["dvc", "exp", "run", *(["--queue"] if queue else []), "-n", run, *sets(name),
+            *(["-S", f"seed={seed}"] if seed is not None else [])]

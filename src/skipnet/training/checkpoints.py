@@ -1,5 +1,5 @@
 """Resume checkpoints: one per run, keyed by the run's fingerprint (its training params and data), written
-atomically after every epoch and never a DVC output (docs/architecture.md, "Run-cache")."""
+atomically every checkpoint_every epochs and never a DVC output (docs/architecture.md, "Run-cache")."""
 from pathlib import Path
 
 import torch

@@ -3,7 +3,7 @@
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
 device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs (skipnet.training.precision),
-a checkpoint every epoch that a rerun resumes from, and DistributedDataParallel
+a checkpoint every checkpoint_every epochs that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
 """
 import contextlib
@@ -284,8 +284,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
 def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None, before_save=None):
     """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed).
 
-    A checkpoint after every epoch, in checkpoint_dir under the run's fingerprint, lets a rerun of an
-    interrupted run resume from its last finished epoch; it is removed once the model is saved.
+    A checkpoint every checkpoint_every epochs (none after the last), in checkpoint_dir under the run's
+    fingerprint, lets a rerun of an interrupted run resume from it; it is removed once the model is saved.
     `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint (if any) is saved;
     after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
     these calls has each epoch exactly once. `before_save()` runs on rank 0 before the model is written
@@ -301,7 +301,8 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     for record in history["epochs"]:
         on_epoch(record)
     net = wrap(run, params)
-    log(f"BatchNorm statistics: {batch_norm(run)}")
+    history["batch_norm"] = batch_norm(run)
+    log(f"BatchNorm statistics: {history['batch_norm']}")
     for epoch in range(start_epoch, params["epochs"]):
         trained, step = train_one_epoch(run, net, params, epoch, step, history)
         val_loss, val_acc, logits = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
@@ -319,7 +320,7 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
     history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
-                   precision_reason=run.precision_reason, batch_norm=batch_norm(run))
+                   precision_reason=run.precision_reason)
     if run.world > 1:
         dist.barrier()  # every rank has finished its last step before rank 0 writes the model
     if run.rank == 0:
