@@ -1,5 +1,6 @@
 """The faults a careless or hostile user brings (issue 26): each probe gets one clear line and the documented
 exit code, nothing is written outside its folder, no diverged run passes for a result."""
+import dataclasses
 import json
 import math
 import os
@@ -131,9 +132,9 @@ def test_the_train_stage_exits_non_zero_on_divergence(tiny_sample, tmp_path):
 def test_record_and_json_writers_refuse_non_finite_numbers(tmp_path):
     epochs = [{"epoch": 1, "train_loss": float("nan"), "train_acc": 0.2, "val_loss": 1.0, "val_acc": 0.2,
                "lr": 1e6, "seconds": 1.0, "images_per_s": 1.0}]
-    run = {"name": "diverged", "headline": records.headline(epochs)}
+    run = dataclasses.replace(record_parts("diverged"), epochs=epochs, headline=records.headline(epochs))
     with pytest.raises(SkipnetError) as err:
-        records.write(tmp_path, run, epochs, [])
+        records.write(tmp_path, run)
     assert one_line(err.value).startswith("diverged: train_loss is nan at epoch 1: the run diverged")
     assert not (tmp_path / "diverged").exists()
     with pytest.raises(ValueError):
@@ -154,22 +155,22 @@ def record_parts(name="mynet16-lr1e-3", acc=0.5):
     details = {"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
                "speed": {"images_per_s": 10.0, "seconds_per_epoch": 1.0, "train_seconds": 1.0, "device": "cpu: test",
                          "world_size": 1, "precision": "fp32", "precision_reason": "test"}}
-    return {"name": name, "source": "test", "command": "test", "code": {"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
-            "machine": "cpu: test", "date": "2026-01-01T00:00:00+00:00", "train_seconds": 1.0,
-            "params": dict(MAIN_PARAMS), "headline": records.headline(epochs), "classes": scores,
-            "details": details}, epochs
+    return records.Run(name=name, source="test", command="test",
+                       code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
+                       machine="cpu: test", date="2026-01-01T00:00:00+00:00", train_seconds=1.0,
+                       params=dict(MAIN_PARAMS), headline=records.headline(epochs), classes=scores, details=details,
+                       epochs=epochs)
 
 
 def test_an_existing_record_is_kept_unless_forced(tmp_path):
-    run, epochs = record_parts()
-    records.write(tmp_path, run, epochs, [])
-    other, other_epochs = record_parts(acc=0.9)
+    records.write(tmp_path, record_parts())
+    other = record_parts(acc=0.9)
     with pytest.raises(SkipnetError) as err:
-        records.write(tmp_path, other, other_epochs, [])
+        records.write(tmp_path, other)
     assert f"record {tmp_path / 'mynet16-lr1e-3'} exists and is kept" in one_line(err.value) and "--force" in str(err.value)
-    assert records.load(tmp_path / "mynet16-lr1e-3")["headline"]["val_acc"] == 0.5
-    records.write(tmp_path, other, other_epochs, [], force=True)
-    assert records.load(tmp_path / "mynet16-lr1e-3")["headline"]["val_acc"] == 0.9
+    assert records.load(tmp_path / "mynet16-lr1e-3").headline["val_acc"] == 0.5
+    records.write(tmp_path, other, force=True)
+    assert records.load(tmp_path / "mynet16-lr1e-3").headline["val_acc"] == 0.9
 
 
 # 5. the report skips a bad record, naming its file
@@ -177,8 +178,7 @@ def test_an_existing_record_is_kept_unless_forced(tmp_path):
 def test_report_skips_each_bad_record_with_one_line_naming_it(tmp_path):
     runs = tmp_path / "my-runs"
     for name in ("good", "torn", "no-epochs", "string-acc"):
-        run, epochs = record_parts(name)
-        records.write(runs, run, epochs, [])
+        records.write(runs, record_parts(name))
     text = (runs / "torn/run.json").read_text()
     (runs / "torn/run.json").write_text(text[: len(text) // 2])
     (runs / "no-epochs/epochs.csv").unlink()
@@ -301,8 +301,7 @@ def test_written_files_and_record_folders_follow_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
         atomic_write_text(tmp_path / "a.txt", "x")
-        run, epochs = record_parts("perm")
-        folder = records.write(tmp_path / "runs", run, epochs, [])
+        folder = records.write(tmp_path / "runs", record_parts("perm"))
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644

@@ -1,6 +1,8 @@
 """Run records and the report built from them: records from DVC experiments and from the DVC-free runner (the
 same stage code, the same numbers), legacy records, grouping by seed, intervals, paired tests, the ablation."""
 import copy
+import dataclasses
+import json
 import os
 import re
 import shlex
@@ -57,15 +59,15 @@ def record(name, val_acc, seed=60146, right=None, **params):
     predictions = [{"image": im, "label": "boat", "predicted": "boat" if i in right else "dog"}
                    for i, im in enumerate(IMAGES)]
     per_class = {c: {"precision": val_acc, "recall": val_acc, "f1": val_acc} for c in p["classes"]}
-    return {"name": name, "source": "test", "command": "dvc exp run", "code": {"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
-            "machine": "cpu: test", "date": "2026-12-01T00:00:00+00:00", "train_seconds": 1200.0, "params": p,
-            "headline": {"train_loss": epochs[-1]["train_loss"], "val_loss": 1.2, "val_acc": val_acc},
-            "classes": {"accuracy": val_acc, "per_class": per_class, "confusion_matrix": [[10, 0], [0, 10]]},
-            "details": {"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
-                        "speed": {"images_per_s": 100.0, "seconds_per_epoch": 60.0, "train_seconds": 1200.0,
-                                  "device": "cpu: test", "world_size": 1, "precision": "fp32",
-                                  "precision_reason": "test"}},
-            "epochs": epochs, "loss": [{"step": 5, "epoch": 1, "loss": 1.5}], "predictions": predictions}
+    return records.Run(
+        name=name, source="test", command="dvc exp run", code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
+        machine="cpu: test", date="2026-12-01T00:00:00+00:00", train_seconds=1200.0, params=p,
+        headline={"train_loss": epochs[-1]["train_loss"], "val_loss": 1.2, "val_acc": val_acc},
+        classes={"accuracy": val_acc, "per_class": per_class, "confusion_matrix": [[10, 0], [0, 10]]},
+        details={"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
+                 "speed": {"images_per_s": 100.0, "seconds_per_epoch": 60.0, "train_seconds": 1200.0,
+                           "device": "cpu: test", "world_size": 1, "precision": "fp32", "precision_reason": "test"}},
+        epochs=epochs, loss=[{"step": 5, "epoch": 1, "loss": 1.5}], predictions=predictions)
 
 
 def seeds(name, accs, **params):
@@ -75,9 +77,9 @@ def seeds(name, accs, **params):
 
 def test_overfitting_is_said_only_where_the_rule_holds():
     steady, rising = record("steady", 0.5), record("rising", 0.5)
-    for e in rising["epochs"]:
+    for e in rising.epochs:
         e["val_loss"] = 1.0 + (0.03 * (e["epoch"] - 10) if e["epoch"] > 10 else 0)  # +0.30 after epoch 10
-    rising["headline"]["val_loss"] = rising["epochs"][-1]["val_loss"]
+    rising.headline["val_loss"] = rising.epochs[-1]["val_loss"]
     table = report.overfitting_table([steady, rising])
     assert report.OVERFIT_RULE in table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines() if line.startswith("| ")]
@@ -86,9 +88,8 @@ def test_overfitting_is_said_only_where_the_rule_holds():
 
 
 def bad(**changes):
-    """A hand-made record with `changes` applied to its run.json (dotted keys for nested ones)."""
-    run = {k: v for k, v in record("r", 0.5).items() if k not in ("epochs", "loss", "predictions")}
-    return study.apply(run, changes)
+    """A hand-made record with `changes` applied to its fields (dotted keys for nested ones)."""
+    return records.Run(**study.apply(dataclasses.asdict(record("r", 0.5)), changes))
 
 
 @pytest.mark.parametrize("changes, says", [
@@ -101,19 +102,26 @@ def bad(**changes):
     ({"command_as_run": "python tools/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
 ])
 def test_a_record_that_contradicts_itself_is_refused_with_one_line(tmp_path, changes, says):
-    run = record("r", 0.5)
     with pytest.raises(SkipnetError, match=re.escape(says)):
-        records.write(tmp_path, bad(**changes), run["epochs"], run["loss"], run["predictions"])
+        records.write(tmp_path, bad(**changes))
     assert list(tmp_path.iterdir()) == []
     # one image of 20 either way is what a second pass may move: said in the record, it must be the count seen
-    marked = bad(**{"headline.val_acc": 0.55, "second_pass": {"predictions_correct": 10}})
-    assert records.check(marked, run["predictions"]) is None
-    assert records.check(study.apply(marked, {"second_pass.predictions_correct": 9}), run["predictions"])
+    assert records.check(bad(**{"headline.val_acc": 0.55, "second_pass": {"predictions_correct": 10}})) is None
+    assert records.check(bad(**{"headline.val_acc": 0.55, "second_pass": {"predictions_correct": 9}}))
+
+
+def test_a_record_with_a_field_no_run_has_is_refused(tmp_path):
+    """One name per metric: a run.json field outside records.Run (e.g. the retired val_accuracy) is refused."""
+    folder = records.write(tmp_path, record("r", 0.5))
+    fields = json.loads((folder / "run.json").read_text())
+    (folder / "run.json").write_text(json.dumps(dict(fields, val_accuracy=0.5)))
+    with pytest.raises(SkipnetError, match=re.escape(f"{folder / 'run.json'}: unknown field 'val_accuracy'")):
+        records.load(folder)
 
 
 def test_every_committed_record_passes_the_check():
     runs = records.load_all(REPO / "reports/runs")  # load runs records.check and raises on the first failure
-    assert len(runs) >= 42 and all(records.check(r, r["predictions"]) is None for r in runs)
+    assert len(runs) >= 42 and all(records.check(r) is None for r in runs)
 
 
 def test_committed_records_give_the_committed_report_and_name_no_machine_path(tmp_path):
@@ -129,8 +137,8 @@ def test_committed_records_give_the_committed_report_and_name_no_machine_path(tm
     assert md == committed("reports/study.md")  # a refactor of the report changes no byte of it
     assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", md)
     for r in runs:
-        assert f"`{r['command']}`" in md and "/work/" not in r["command"]
-        assert r["params"]["dataset"] != "folder" or r["params"]["datasets"]["folder"]["root"].startswith("../shared/")
+        assert f"`{r.command}`" in md and "/work/" not in r.command
+        assert r.params["dataset"] != "folder" or r.params["datasets"]["folder"]["root"].startswith("../shared/")
 
 
 def test_report_rewrites_only_the_readme_table1_block(tmp_path):
@@ -162,17 +170,14 @@ def test_a_run_is_the_declared_configuration_its_recipe_params_say():
 
 
 def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
-    run = record("r", 0.5)
-    with pytest.raises(TypeError):
-        records.write(tmp_path, dict(run, bad=object()), run["epochs"], run["loss"])  # fails while writing run.json
+    norms = [{"step": 5, "log10_stem": -1.5, "log10_fc": -2.0}, {"step": 10, "log10_stem": -1.25, "log10_fc": -1.75}]
+    run = dataclasses.replace(record("r", 0.5), grad_norms=norms)
+    with pytest.raises(TypeError):  # fails while writing run.json
+        records.write(tmp_path, dataclasses.replace(run, details={"bad": object()}))
     assert [p.name for p in tmp_path.iterdir()] == []
-    folder = records.write(tmp_path, {k: v for k, v in run.items() if k not in ("epochs", "loss", "predictions")},
-                           run["epochs"], run["loss"], run["predictions"],
-                           grad_norms="step,log10_stem,log10_fc\n5,-1.5,-2.0\n10,-1.25,-1.75\n")
-    back = records.load(folder)
-    assert back["predictions"] == run["predictions"] and back["epochs"] == run["epochs"]
-    assert back["grad_norms"] == [{"step": 5, "log10_stem": -1.5, "log10_fc": -2.0},
-                                  {"step": 10, "log10_stem": -1.25, "log10_fc": -1.75}]
+    back = records.load(records.write(tmp_path, run))
+    assert back == run and (tmp_path / "r/grad_norms.csv").read_text() == \
+        "step,log10_stem,log10_fc\n5,-1.5,-2.0\n10,-1.25,-1.75\n"
 
 
 def test_record_and_report_errors_say_what_to_do(repo):
@@ -201,14 +206,14 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
     out = sh(record_cmd, cwd=repo).stdout
     assert out.count("recorded ") == 1
     runs = records.load_all(repo / "reports/runs")
-    assert [(r["name"], r["params"]["arch"], r["params"]["lr"]) for r in runs] == [("slower", "mynet", 0.0001)]
+    assert [(r.name, r.params["arch"], r.params["lr"]) for r in runs] == [("slower", "mynet", 0.0001)]
     for r in runs:
-        assert len(r["epochs"]) == 2 and r["loss"] and r["machine"].startswith("cpu")
-        assert r["headline"]["val_acc"] == pytest.approx(r["epochs"][-1]["val_acc"])
-        assert sum(map(sum, r["classes"]["confusion_matrix"])) == 5 * 40
-        assert len(r["predictions"]) == 5 * 40 and r["code"]["path"] == "dvc exp run" and len(r["code"]["commit"]) == 40
-        assert r["command"].startswith("dvc exp run -S ") and "-S epochs=2" in r["command"]
-        assert "-S lr=0.0001" in r["command"]  # what changed from its commit's params
+        assert len(r.epochs) == 2 and r.loss and r.machine.startswith("cpu")
+        assert r.headline["val_acc"] == pytest.approx(r.epochs[-1]["val_acc"])
+        assert sum(map(sum, r.classes["confusion_matrix"])) == 5 * 40
+        assert len(r.predictions) == 5 * 40 and r.code["path"] == "dvc exp run" and len(r.code["commit"]) == 40
+        assert r.command.startswith("dvc exp run -S ") and "-S epochs=2" in r.command
+        assert "-S lr=0.0001" in r.command  # what changed from its commit's params
 
     # The records alone build the report: no DVC experiment is needed any more.
     sh("dvc exp remove -A", cwd=repo)
@@ -218,7 +223,7 @@ def test_readme_grid_queues_then_records_then_report(trained_repo):
     every = md.split("## Every run")[1].split("##")[0]
     assert re.search(r"^\| run +\| +epochs run +\|", every, re.M)  # one run: no param differs
     for r in runs:
-        assert re.search(rf"^\| {re.escape(r['name'])} +\|", every, re.M) and f"`{r['command']}`" in md
+        assert re.search(rf"^\| {re.escape(r.name)} +\|", every, re.M) and f"`{r.command}`" in md
     for png in ("loss_overlay.png", "epochs.png", "confusion_matrices.png"):
         assert (repo / "reports" / png).read_bytes()[:4] == b"\x89PNG"
         assert f"]({png})" in md
@@ -242,15 +247,15 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     dvc = records.load(dvc_folder)
     assert (tmp_path / "work/data/manifest.csv").read_text() == (boat_dog_repo / "data/manifest.csv").read_text()
     timing = ("seconds", "images_per_s")
-    assert [{k: v for k, v in e.items() if k not in timing} for e in grid["epochs"]] == \
-        [{k: v for k, v in e.items() if k not in timing} for e in dvc["epochs"]]
-    assert grid["predictions"] == dvc["predictions"] and len(grid["predictions"]) == 200
-    assert grid["loss"] == dvc["loss"] and grid["classes"] == dvc["classes"]
-    assert grid["source"] == "tools/run_grid.py" and grid["code"]["path"] == "tools/run_grid.py"
+    assert [{k: v for k, v in e.items() if k not in timing} for e in grid.epochs] == \
+        [{k: v for k, v in e.items() if k not in timing} for e in dvc.epochs]
+    assert grid.predictions == dvc.predictions and len(grid.predictions) == 200
+    assert grid.loss == dvc.loss and grid.classes == dvc.classes
+    assert grid.source == "tools/run_grid.py" and grid.code["path"] == "tools/run_grid.py"
     # the records name the data as a fresh clone reaches it, not by this machine's path
     shared = "../shared/data/coco-boat-dog-64"
-    assert grid["command"].startswith(f"python tools/run_grid.py --data {shared} --runs mynet16-lr1e-3 -S ")
-    assert grid["params"]["datasets"]["folder"]["root"] == dvc["params"]["datasets"]["folder"]["root"] == shared
+    assert grid.command.startswith(f"python tools/run_grid.py --data {shared} --runs mynet16-lr1e-3 -S ")
+    assert grid.params["datasets"]["folder"]["root"] == dvc.params["datasets"]["folder"]["root"] == shared
     # a second run with the same data params reuses the data stages, as DVC would; a relative --work works too
     again = sh(["python", "-c", WITHOUT_DVC, *argv[:-4], "-S", "epochs=1", "--out", str(tmp_path / "runs2"),
                 "--work", os.path.relpath(tmp_path / "work", REPO)], cwd=REPO).stdout
@@ -264,6 +269,6 @@ def test_readme_improved_recipe_line_is_the_committed_improved_run():
     assert line.endswith("$(python tools/run_grid.py --overrides mynet16-improved)")
     words = shlex.split(sh(["python", "tools/run_grid.py", "--overrides", "mynet16-improved"], cwd=REPO).stdout)
     params = study.apply(MAIN, {k: yaml.safe_load(v) for k, v in (w.split("=", 1) for w in words[1::2])})
-    committed = records.load(REPO / "reports/runs/mynet16-improved")["params"]
+    committed = records.load(REPO / "reports/runs/mynet16-improved").params
     assert words[::2] == ["-S"] * 6 and study.recipe(params) == study.recipe(committed)
     assert study.declared(committed, MAIN) == "mynet16-improved"

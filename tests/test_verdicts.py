@@ -62,8 +62,8 @@ def test_comparisons_are_welch_over_all_seeds_with_holm_in_the_family():
 
 def test_mcnemar_is_a_model_level_table_outside_the_verdicts():
     base, improved = seeds("mynet16-lr1e-3", [0.50]), seeds("mynet16-improved", [0.60], **study.IMPROVED)
-    improved[0]["predictions"] = record("x", 0.6, right=set(range(12)))["predictions"]
-    base[0]["predictions"] = record("x", 0.5, right=set(range(9)) | {19})["predictions"]
+    improved[0].predictions = record("x", 0.6, right=set(range(12))).predictions
+    base[0].predictions = record("x", 0.5, right=set(range(9)) | {19}).predictions
     found = verdicts.comparisons(tables.configurations(base + improved, MAIN))
     table = verdicts.mcnemar_table(found)
     # only A right: images 9, 10, 11; only B right: image 19 -> exact two-sided p = 2 * 5/16 = 0.625
@@ -77,7 +77,7 @@ def test_each_group_shows_its_hardware_and_the_split_between_kinds():
         "NVIDIA H200"
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54, 0.56])
     for r, machine in zip(runs, (amd, intel, intel, gpu)):
-        r["machine"] = machine
+        r.machine = machine
     assert tables.hardware_counts(runs) == "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
     configs = tables.configurations(runs, MAIN)
     assert row(verdicts.reproduction(configs), "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")[12] == \
@@ -94,13 +94,13 @@ def test_the_study_claims_each_get_their_verdict():
     lr4 = seeds("mynet16-lr1e-4", [0.51, 0.52, 0.53], lr=0.0001)
     net3 = seeds("net3-64px", [0.60, 0.61, 0.62], arch="net3", image_size=64)
     for i, r in enumerate(lr4):
-        r["headline"].update(train_loss=0.1 + 0.01 * i, val_loss=2.4 + 0.01 * i)
+        r.headline.update(train_loss=0.1 + 0.01 * i, val_loss=2.4 + 0.01 * i)
     for i, r in enumerate(mynet):
-        r["headline"].update(train_loss=0.45 + 0.01 * i, val_loss=1.5 + 0.01 * i)
+        r.headline.update(train_loss=0.45 + 0.01 * i, val_loss=1.5 + 0.01 * i)
     for r in mynet + net3:  # (c) dog lowest in every MyNet-16 run, in one of three Net3 runs
-        for c in r["classes"]["per_class"]:
-            r["classes"]["per_class"][c]["recall"] = 0.2 if c == "dog" else 0.6
-    net3[0]["classes"]["per_class"]["boat"]["recall"] = net3[1]["classes"]["per_class"]["boat"]["recall"] = 0.1
+        for c in r.classes["per_class"]:
+            r.classes["per_class"][c]["recall"] = 0.2 if c == "dog" else 0.6
+    net3[0].classes["per_class"]["boat"]["recall"] = net3[1].classes["per_class"]["boat"]["recall"] = 0.1
     sweep = {}
     for depth, gap in ((1, 0.0), (2, 0.05), (4, 0.1), (8, 0.2)):  # (f) the skip gap grows with depth
         for skip in (True, False):
@@ -129,7 +129,7 @@ def test_the_study_claims_each_get_their_verdict():
     assert "tau = +1.00" in got[1] and got[3] == "0.0833"
     # (e): no record above kept its gradient norms; three runs whose norms all rise: one-sided sign test 0.5^3
     for r in mynet:
-        r["grad_norms"] = [{"step": s, "log10_stem": 0.01 * s, "log10_fc": 0.02 * s} for s in range(5, 105, 5)]
+        r.grad_norms = [{"step": s, "log10_stem": 0.01 * s, "log10_fc": 0.02 * s} for s in range(5, 105, 5)]
     got = row(verdicts.claims(configs, []), "(e) gradient norms grow over training (gradient explosion) at lr 1e-3")
     assert "rising in 3 of 3 runs" in got[1] and got[3] == "0.125" and got[5] == "not shown"  # 0.5^3: n too small
 
@@ -137,7 +137,7 @@ def test_the_study_claims_each_get_their_verdict():
 def test_per_class_intervals_stay_inside_zero_to_one_hundred():
     runs = seeds("mynet16-lr1e-3", [0.5, 0.5, 0.5])
     for r, recall in zip(runs, (0.98, 0.99, 1.0)):
-        r["classes"]["per_class"]["motorcycle"]["recall"] = recall
+        r.classes["per_class"]["motorcycle"]["recall"] = recall
     got = row(verdicts.per_class(tables.configurations(runs, MAIN)), "mynet16-lr1e-3")
     low, high = (float(x) for x in re.search(r"\[([\d.]+), ([\d.]+)\]", got[-1]).groups())
     assert 0 <= low < 99.0 < high <= 100

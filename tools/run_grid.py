@@ -230,7 +230,7 @@ def main():
                                   *from_file, *[w for s in args.sets for w in ("-S", s)]])
             t0 = time.time()
             folder = run_one(name, params, Path(args.work).absolute(), args.out, command, commit)  # the stages chdir there
-            print(f"{name}: {records.load(folder)['headline']} in {time.time() - t0:.0f} s -> {folder}", flush=True)
+            print(f"{name}: {records.load(folder).headline} in {time.time() - t0:.0f} s -> {folder}", flush=True)
             made.append(name)
         if args.archive:
             archive(Path(args.out), made, Path(args.archive))

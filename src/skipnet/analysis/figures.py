@@ -77,10 +77,10 @@ def sweep_png(group, path):
 def epochs_grid_png(configs, path):
     fig, axes = plt.subplots(len(configs), 2, figsize=(11, 3.2 * len(configs)), squeeze=False)
     for (ax_loss, ax_acc), c in zip(axes, configs):
-        x = [e["epoch"] for e in c["runs"][0]["epochs"]]
+        x = [e["epoch"] for e in c["runs"][0].epochs]
         for split, style in (("train", "-"), ("val", "--")):
-            _band(ax_loss, x, [[e[f"{split}_loss"] for e in r["epochs"]] for r in c["runs"]], style, split)
-            _band(ax_acc, x, [[e[f"{split}_acc"] for e in r["epochs"]] for r in c["runs"]], style, split)
+            _band(ax_loss, x, [[e[f"{split}_loss"] for e in r.epochs] for r in c["runs"]], style, split)
+            _band(ax_acc, x, [[e[f"{split}_acc"] for e in r.epochs] for r in c["runs"]], style, split)
         seeds = f", {len(c['runs'])} seeds (band: lowest to highest)" if len(c["runs"]) > 1 else ""
         for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             ax.set_title(f"{c['name']}: {name}{seeds}", fontsize=9)
@@ -100,7 +100,7 @@ def confusion_grid_png(configs, path):
         ax.axis("off")
     for ax, c in zip(axes.flat, configs):
         first = c["runs"][0]
-        plots.confusion_heatmap(ax, first["classes"]["confusion_matrix"], first["params"]["classes"],
-                                f"{first['name']} (seed {first['params']['seed']})")
+        plots.confusion_heatmap(ax, first.classes["confusion_matrix"], first.params["classes"],
+                                f"{first.name} (seed {first.params['seed']})")
     fig.tight_layout()
     plots.save(fig, path)

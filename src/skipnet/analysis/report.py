@@ -31,8 +31,8 @@ def _minutes(seconds):
 
 def overfits(run):
     """The overfitting rule's numbers for one run: (lowest val loss epoch, rise, train loss then, verdict)."""
-    lowest = min(run["epochs"], key=lambda e: e["val_loss"])
-    last = run["epochs"][-1]
+    lowest = min(run.epochs, key=lambda e: e["val_loss"])
+    last = run.epochs[-1]
     rise = last["val_loss"] - lowest["val_loss"]
     return lowest, rise, rise >= OVERFIT_RISE and last["train_loss"] < lowest["train_loss"]
 
@@ -42,8 +42,8 @@ def overfitting_table(runs):
     for r in runs:
         lowest, rise, verdict_ = overfits(r)
         mean, low, high = last_epochs(r)
-        rows.append([r["name"], f"{lowest['val_loss']:.3f} ({lowest['epoch']})", f"{r['headline']['val_loss']:.3f}",
-                     f"{rise:+.3f}", f"{lowest['train_loss']:.3f} -> {r['headline']['train_loss']:.3f}",
+        rows.append([r.name, f"{lowest['val_loss']:.3f} ({lowest['epoch']})", f"{r.headline['val_loss']:.3f}",
+                     f"{rise:+.3f}", f"{lowest['train_loss']:.3f} -> {r.headline['train_loss']:.3f}",
                      "overfits" if verdict_ else "does not overfit", f"{pct(low)} to {pct(high)}"])
     return (f"Rule: {OVERFIT_RULE}. Last column: how far val accuracy moved over the last {LAST} epochs of that run.\n\n"
             + markdown(rows, ["run", "lowest val loss (epoch)", "final val loss", "rise",
@@ -58,25 +58,25 @@ def runs_table(runs, keys, scored_on="val"):
              "train time", "machine"]
     rows = []
     for r in runs:
-        flat, h, last = used(r["params"]), r["headline"], r["epochs"][-1]
-        best = max(r["epochs"], key=lambda e: e["val_acc"])
-        rows.append([r["name"], *(_param_cell(flat, k) for k in keys), str(len(r["epochs"])), f"{h['train_loss']:.3f}",
+        flat, h, last = used(r.params), r.headline, r.epochs[-1]
+        best = max(r.epochs, key=lambda e: e["val_acc"])
+        rows.append([r.name, *(_param_cell(flat, k) for k in keys), str(len(r.epochs)), f"{h['train_loss']:.3f}",
                      f"{h['val_loss']:.3f}", pct(h["val_acc"]), pct(last_epochs(r)[0]),
                      f"{pct(best['val_acc'])} ({best['epoch']})",
-                     f"{100 * (last['train_acc'] - last['val_acc']):+.1f}", _minutes(r["train_seconds"]),
-                     r["machine"]])
+                     f"{100 * (last['train_acc'] - last['val_acc']):+.1f}", _minutes(r.train_seconds),
+                     r.machine])
     return markdown(rows, names, ["left"] * (1 + len(keys)) + ["right"] * 8 + ["left"])
 
 
 def best_tuning(tuning):
     """The tuning run with the highest held-out accuracy: the settings the improved recipe uses."""
-    return max(tuning, key=lambda r: r["headline"]["val_acc"])
+    return max(tuning, key=lambda r: r.headline["val_acc"])
 
 
 def standard_error(run):
     """One standard error of the run's accuracy from sampling its scored images alone: sqrt(p(1-p)/n)."""
-    n = sum(map(sum, run["classes"]["confusion_matrix"]))
-    p = run["headline"]["val_acc"]
+    n = sum(map(sum, run.classes["confusion_matrix"]))
+    p = run.headline["val_acc"]
     return math.sqrt(p * (1 - p) / n), n
 
 
@@ -101,8 +101,8 @@ def sweep_points(groups):
 
 def commands_table(runs):
     def commit(r):
-        return r["code"]["commit"][:12] + (" (inferred)" if r["code"].get("basis") else "")
-    rows = [[r["name"], f"`{r['command']}`", r["source"], commit(r), r["date"][:16]] for r in runs]
+        return r.code["commit"][:12] + (" (inferred)" if r.code.get("basis") else "")
+    rows = [[r.name, f"`{r.command}`", r.source, commit(r), r.date[:16]] for r in runs]
     return ("Each command runs from the root of a fresh clone checked out at its code commit (data paths are relative: `../shared/...`). DVC's queue "
             "(`dvc exp run --queue`) runs experiments in a temporary copy of the repository, where the data path must "
             "be absolute (`-S datasets.folder.root=$PWD/../shared/data/coco-5class-64`).\n\n"
@@ -111,8 +111,8 @@ def commands_table(runs):
 
 def partition(runs):
     """(final runs, tuning runs): tuning runs are scored on a hold-out of train."""
-    return ([r for r in runs if not r["params"].get("tune_holdout")],
-            [r for r in runs if r["params"].get("tune_holdout")])
+    return ([r for r in runs if not r.params.get("tune_holdout")],
+            [r for r in runs if r.params.get("tune_holdout")])
 
 
 def readme_block(runs, defaults):
@@ -216,8 +216,8 @@ def depth_sweeps(r):
 def curves(r):
     if not r.main:
         return "", {}
-    losses = {f"{c['name']} (seed {c['runs'][0]['params']['seed']}): {run_title(c['params'])}":
-              [(p["step"], p["loss"]) for p in c["runs"][0]["loss"]] for c in r.main}
+    losses = {f"{c['name']} (seed {c['runs'][0].params['seed']}): {run_title(c['params'])}":
+              [(p["step"], p["loss"]) for p in c["runs"][0].loss] for c in r.main}
     return ("## Training loss per logging interval (the study's Figure 5)\n\n![loss curves](loss_overlay.png)\n\n"
             "## Per epoch: train vs val loss and accuracy\n\n![per-epoch curves](epochs.png)\n\n"
             "## Confusion matrices (val)\n\n![confusion matrices](confusion_matrices.png)\n"), {
@@ -233,7 +233,7 @@ def tuning(r):
     best = best_tuning(r.tuning)
     se, n = standard_error(best)
     return ("## Tuning runs (scored on a held-out part of train; val untouched)\n\n"
-            f"Every setting tried. Highest held-out accuracy: **{best['name']}** ({pct(best['headline']['val_acc'])}). "
+            f"Every setting tried. Highest held-out accuracy: **{best.name}** ({pct(best.headline['val_acc'])}). "
             f"One standard error of that accuracy from sampling its {n} held-out images alone is {100 * se:.1f} points, "
             f"so settings closer than about {200 * se:.1f} points are not told apart by these runs.\n\n"
             + runs_table(r.tuning, varying(r.tuning) or ["tune_holdout"], scored_on="held-out")), {}

@@ -31,7 +31,7 @@ def used(params):
 
 def varying(runs):
     """Param keys (flattened) whose values differ between runs, in params.yaml order."""
-    flat = [used(r["params"]) for r in runs]
+    flat = [used(r.params) for r in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
@@ -41,12 +41,12 @@ def value(run, metric):
         return last_epochs(run)[0]
     if metric == "gap":
         return gap(run)
-    return run["headline"][metric]
+    return run.headline[metric]
 
 
 def last_epochs(run, n=LAST):
     """(mean, min, max) of val accuracy over the last n epochs."""
-    accs = [e["val_acc"] for e in run["epochs"][-n:]]
+    accs = [e["val_acc"] for e in run.epochs[-n:]]
     return sum(accs) / len(accs), min(accs), max(accs)
 
 
@@ -55,14 +55,14 @@ def configurations(runs, defaults):
     declared: the study's configuration (skipnet.analysis.study) the runs are, given params.yaml's defaults, or None."""
     groups = {}
     for r in runs:
-        key = repr(sorted((k, v) for k, v in used(r["params"]).items() if k != "seed"))
+        key = repr(sorted((k, v) for k, v in used(r.params).items() if k != "seed"))
         groups.setdefault(key, []).append(r)
     out = []
     for members in groups.values():
-        members = sorted(members, key=lambda r: r["params"]["seed"])
-        names = sorted(re.sub(r"-seed\d+$", "", r["name"]) for r in members)
-        out.append({"name": names[0], "declared": study.declared(members[0]["params"], defaults),
-                    "params": members[0]["params"], "runs": members})
+        members = sorted(members, key=lambda r: r.params["seed"])
+        names = sorted(re.sub(r"-seed\d+$", "", r.name) for r in members)
+        out.append({"name": names[0], "declared": study.declared(members[0].params, defaults),
+                    "params": members[0].params, "runs": members})
     return sorted(out, key=lambda c: c["name"])
 
 
@@ -77,7 +77,7 @@ def summarize(config, metric):
 
 
 def by_seed(config):
-    return {r["params"]["seed"]: r for r in config["runs"]}
+    return {r.params["seed"]: r for r in config["runs"]}
 
 
 def markdown(rows, headers, align=None):
@@ -120,14 +120,14 @@ def points(d):
 
 def gap(run):
     """The last epoch's train accuracy minus val accuracy."""
-    last = run["epochs"][-1]
+    last = run.epochs[-1]
     return last["train_acc"] - last["val_acc"]
 
 
 def hardware(run):
     """The kind of machine a run trained on, with the CPU's vector ISA (it decides bf16 or fp32), e.g.
     "AMD EPYC (AVX512)", "Intel Xeon (AVX512)", "NVIDIA H200"."""
-    machine = run["machine"].removeprefix("cpu: ").split(",")[0]
+    machine = run.machine.removeprefix("cpu: ").split(",")[0]
     return " ".join(re.sub(r"\(R\)|\(TM\)|\bProcessor\b", "", machine).split()) or "unknown"
 
 

@@ -107,7 +107,7 @@ def mcnemar_table(found):
     for c in found:
         ra, rb = by_seed(c["a"]), by_seed(c["b"])
         for s in sorted(set(ra) & set(rb)):
-            pa, pb = ra[s].get("predictions"), rb[s].get("predictions")
+            pa, pb = ra[s].predictions, rb[s].predictions
             ka, kb = ({p["image"]: p for p in pa}, {p["image"]: p for p in pb}) if pa and pb else ({}, {})
             if not ka or set(ka) != set(kb):
                 continue
@@ -164,7 +164,7 @@ def hardware_split(configs):
 
 def _worst(runs, name):
     """How many runs have `name` as their lowest-recall class."""
-    return sum(1 for r in runs if min(r["classes"]["per_class"], key=lambda k: r["classes"]["per_class"][k]["recall"])
+    return sum(1 for r in runs if min(r.classes["per_class"], key=lambda k: r.classes["per_class"][k]["recall"])
                == name)
 
 
@@ -192,7 +192,7 @@ def claims(configs, sweep_points):
         if found:
             runs = found[0]["runs"]
             k, n = _worst(runs, study.WORST_CLASS), len(runs)
-            classes = len(runs[0]["classes"]["per_class"])
+            classes = len(runs[0].classes["per_class"])
             items.append([f"(c) {study.WORST_CLASS} is the worst class of {label}",
                           f"exact binomial: {study.WORST_CLASS} lowest in {k} of {n} runs, vs 1/{classes} by chance",
                           str(n), stats.sign_test(k, n, 1 / classes), k > n / classes, n >= stats.MIN_N])
@@ -227,11 +227,11 @@ def explosion(mynet):
     """(e) as measured, outside the Holm family (a description of the runs, not a comparison): per MyNet-16 lr 1e-3
     run that kept its gradient norms, does the mean log10 norm over the stages rise with the step (Kendall's
     tau, p < 0.05)? Then an exact sign test over those runs against a coin."""
-    runs = [r for c in mynet[:1] for r in c["runs"] if r.get("grad_norms")]
+    runs = [r for c in mynet[:1] for r in c["runs"] if r.grad_norms]
     rising = 0
     for r in runs:
-        steps = [row["step"] for row in r["grad_norms"]]
-        level = [sum(v for k, v in row.items() if k != "step") / (len(row) - 1) for row in r["grad_norms"]]
+        steps = [row["step"] for row in r.grad_norms]
+        level = [sum(v for k, v in row.items() if k != "step") / (len(row) - 1) for row in r.grad_norms]
         tau, p = stats.trend(steps, level)
         rising += tau is not None and tau > 0 and p < stats.ALPHA
     p = stats.sign_test(rising, len(runs), 0.5)
@@ -252,7 +252,7 @@ def per_class(configs):
             if k not in c["params"]["classes"]:
                 cells.append("-")
                 continue
-            s = stats.summary([r["classes"]["per_class"][k]["recall"] for r in c["runs"]], "proportion")
+            s = stats.summary([r.classes["per_class"][k]["recall"] for r in c["runs"]], "proportion")
             cells.append(pct(s["mean"]) if s["low"] is None else f"{pct(s['mean'])} [{100 * s['low']:.1f}, {100 * s['high']:.1f}]")
         rows.append([c["name"], str(len(c["runs"])), *cells])
     return ("Recall on val per class: mean over seeds [95% interval on the logit scale, where n >= 2 and the values "
