@@ -12,7 +12,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from conftest import MAIN_PARAMS, QUICK_OVERRIDES, REPO, committed, copy_repo, readme_block, sh
+from conftest import MAIN_PARAMS, REPO, committed, copy_repo, readme_block, sh
 from skipnet.analysis import study
 
 SCRIPT = REPO / "scripts/slurm_grid.sh"
@@ -24,7 +24,8 @@ for ((i=${array%-*}; i<=${array#*-}; i++)); do
     SLURM_ARRAY_JOB_ID=7 SLURM_ARRAY_TASK_ID=$i bash "$@"
 done
 """
-TINY = ["-S", "dataset=sample", "-S", "depth=1", "-S", "epochs=1", "-S", "batch_size=64", *QUICK_OVERRIDES]
+TINY = ["-S", "dataset=sample", "-S", "depth=1", "-S", "epochs=1", "-S", "batch_size=64",
+        "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10"]
 
 
 def test_slurm_script_parses_and_refuses_to_run_outside_an_array():
