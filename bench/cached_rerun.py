@@ -28,7 +28,7 @@ def run(args, cwd):
 
 def main():
     quick = next(line for line in (REPO / "README.md").read_text().splitlines()
-                 if line.startswith("dvc exp run -S dataset=sample"))
+                 if line.startswith("dvc exp run -S dataset=sample")).split(" && ")[0]  # not its `git checkout`
     with tempfile.TemporaryDirectory() as tmp:
         files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                                text=True, check=True).stdout.split()

@@ -3,11 +3,14 @@
 For a session lent the GPU machine (torch 2.11 there; no dvc or network needed; pycocotools travels as a
 wheel, README "Without DVC"). The data and the training go through the pipeline's own stages
 (tools/run_grid.py's run_stages: the generated sample selected, fetched and packed as `dvc exp run`
-would), then the study's loop is timed on the same JPEG files:
+would), with the settings a grid run gets from params.yaml (precision, deterministic and checkpoint_every as
+there: on a GPU, bf16 or fp16 by compute capability and cuDNN autotuning), then the study's loop is timed on
+the same JPEG files:
 
     python bench/gpu_check.py            # 7,500 train / 2,500 val 32x32 images, 20 epochs, under 5 minutes
+    python bench/gpu_check.py --compile  # the same with `compile: true` (torch.compile, CUDA graphs)
 
-Prints both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dense bf16).
+Prints the settings used, both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dense bf16).
 Runs on CPU too with small settings (--train 500 --val 100 --epochs 1 --depth 1) as a smoke test.
 """
 import argparse
@@ -19,7 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
-sys.path.insert(0, str(REPO / "stages"))
+sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
@@ -27,7 +30,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 from run_grid import run_stages  # noqa: E402
-from skipnet import select  # noqa: E402
+from skipnet.data import select  # noqa: E402
 from skipnet.training.models import MyNet, model_summary  # noqa: E402
 from train_throughput import StudyDataset  # noqa: E402
 
@@ -76,8 +79,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         params = yaml.safe_load((REPO / "params.yaml").read_text())
-        params.update(dataset="sample", depth=args.depth, epochs=args.epochs, precision="bf16",
-                      deterministic=False, compile=args.compile)
+        params.update(dataset="sample", depth=args.depth, epochs=args.epochs, compile=args.compile)
         params["datasets"]["sample"] = {"train_per_class": args.train // len(CLASSES),
                                         "val_per_class": args.val // len(CLASSES)}
         t0 = time.perf_counter()
@@ -93,13 +95,15 @@ def main():
 
     macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
     train_flops_per_image = 6 * macs  # forward 2*MACs, backward twice the forward
-    print(f"device: {history['device']}, torch {torch.__version__}")
+    print(f"device: {history['device']}, torch {torch.__version__}; precision {history['precision']} "
+          f"({history['precision_reason']}); deterministic: {params['deterministic']}; "
+          f"checkpoint_every: {params['checkpoint_every']}; compile: {params['compile']}")
     print(f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
           f"{ours:.0f} img/s, "
           f"final val acc {history['epochs'][-1]['val_acc']:.4f}")
     print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
     print(f"ratio: {ours / study:.1f}x")
-    print(f"MFU (engine, bf16, {train_flops_per_image / 1e9:.2f} GFLOP per training image, peak 790 TFLOP/s): "
+    print(f"MFU (engine, {history['precision']}, {train_flops_per_image / 1e9:.2f} GFLOP per training image, peak 790 TFLOP/s): "
           f"{100 * ours * train_flops_per_image / PEAK_FLOPS:.2f}%")
 
 

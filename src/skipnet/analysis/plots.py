@@ -92,7 +92,11 @@ def grad_norms_png(records, path, title):
     ax.set_ylabel("Gradient L2 norm")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    if groups:
+        ax.legend()
+    else:  # a run shorter than display_interval logged no norms
+        ax.text(0.5, 0.5, "no gradient norms logged (fewer steps than display_interval)", ha="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     save(fig, path)
 

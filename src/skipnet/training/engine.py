@@ -211,9 +211,13 @@ def wrap(run, params):
     net = run.model
     if run.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
-    if params["compile"] and run.device.type == "cuda":
-        net = torch.compile(net)
+    if compiled(params, run.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
+        net = torch.compile(net, mode="reduce-overhead")
     return net
+
+
+def compiled(params, device):
+    return params["compile"] and device.type == "cuda"
 
 
 def diverged(loss, epoch, step, lr):
@@ -248,6 +252,8 @@ def train_one_epoch(run, net, params, epoch, step, history):
         if augmented:
             x = augment(x, params["crop_padding"], params["flip"], draws[:, i:i + run.batch])
         y = y_train[idx]
+        if compiled(params, device):  # a new step: the CUDA graphs may reuse the last step's output memory
+            torch.compiler.cudagraph_mark_step_begin()
         with run.autocast:
             logits = net(x)
             loss = run.criterion(logits.float(), y)
