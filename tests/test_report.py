@@ -153,6 +153,18 @@ def test_report_rewrites_only_the_readme_table1_block(tmp_path):
     assert not report.update_readme(readme, runs, MAIN) and readme.read_text() == "no markers\n"
 
 
+def test_how_a_run_executed_does_not_split_its_configuration():
+    """Seeds of one recipe stay one configuration when a later version ran them with other execution params."""
+    runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54])
+    for r in runs[:2]:
+        r.params["deterministic"] = True
+        del r.params["checkpoint_every"]
+    runs[2].params.update(precision="fp32", display_interval=1, train_launcher="torchrun --nproc_per_node=2")
+    other = seeds("lr3e-4", [0.60], lr=0.0003) + seeds("on-boat-dog", [0.7], classes=["boat", "dog"])
+    configs = tables.configurations(runs + other, MAIN)
+    assert [(c["name"], len(c["runs"])) for c in configs] == [("lr3e-4", 1), ("mynet16-lr1e-3", 3), ("on-boat-dog", 1)]
+
+
 def test_a_run_is_the_declared_configuration_its_recipe_params_say():
     assert study.declared(MAIN, MAIN) == "mynet16-lr1e-3"
     # the seed, the data source and how a run executes do not make a configuration

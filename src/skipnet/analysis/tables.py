@@ -50,13 +50,20 @@ def last_epochs(run, n=LAST):
     return sum(accs) / len(accs), min(accs), max(accs)
 
 
+def configuration_key(params):
+    """What makes runs one configuration: the recipe (study.recipe) on the same data. Not the seed, nor how a run
+    executed (precision, determinism, checkpoints, launcher, logging): params that later versions added or
+    changed there do not split a configuration's seeds."""
+    data = {k: v for k, v in used(params).items() if k in ("dataset", "classes") or k.startswith("datasets.")}
+    return repr(sorted({**study.recipe(params), **data}.items()))
+
+
 def configurations(runs, defaults):
-    """Runs grouped by every used param but the seed: [{name, declared, params, runs (by seed)}], in name order.
+    """Runs grouped by configuration_key: [{name, declared, params, runs (by seed)}], in name order.
     declared: the study's configuration (skipnet.analysis.study) the runs are, given params.yaml's defaults, or None."""
     groups = {}
     for r in runs:
-        key = repr(sorted((k, v) for k, v in used(r.params).items() if k != "seed"))
-        groups.setdefault(key, []).append(r)
+        groups.setdefault(configuration_key(r.params), []).append(r)
     out = []
     for members in groups.values():
         members = sorted(members, key=lambda r: r.params["seed"])
