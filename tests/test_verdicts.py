@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from skipnet.analysis import report, stats, study, tables, verdicts
+from skipnet.analysis import figures, report, stats, study, tables, verdicts
 from test_report import MAIN, record, seeds
 
 
@@ -142,3 +142,16 @@ def test_per_class_intervals_stay_inside_zero_to_one_hundred():
     low, high = (float(x) for x in re.search(r"\[([\d.]+), ([\d.]+)\]", got[-1]).groups())
     assert 0 <= low < 99.0 < high <= 100
     assert stats.summary([0.98, 0.99, 1.0])["high"] > 1  # what the plain t-interval would say
+
+
+def test_claim_e_has_its_figure_from_the_runs_that_kept_their_norms(tmp_path):
+    runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54])
+    assert report.claims(report.group(runs, MAIN))[1] == {}  # no norms kept: no figure
+    runs[0].grad_norms = [{"step": s, "log10_stem": 0.0, "log10_fc": 1.0} for s in (5, 10)]
+    runs[1].grad_norms = [{"step": s, "log10_stem": 2.0, "log10_fc": -1.0} for s in (5, 10, 15)]
+    assert figures.grad_norm_means(runs[:2]) == [{"step": 5, "stem": 10.0, "fc": 1.0},
+                                                 {"step": 10, "stem": 10.0, "fc": 1.0}]  # steps both logged
+    md, figs = report.claims(report.group(runs, MAIN))
+    assert "![gradient norms per stage at lr 1e-3](gradient_norms.png)" in md and list(figs) == ["gradient_norms.png"]
+    figs["gradient_norms.png"](tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"

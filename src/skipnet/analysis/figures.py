@@ -104,3 +104,19 @@ def confusion_grid_png(configs, path):
                                 f"{first.name} (seed {first.params['seed']})")
     fig.tight_layout()
     plots.save(fig, path)
+
+
+def grad_norm_means(runs):
+    """Per logged step, each stage's geometric mean gradient norm over the runs (the mean of their log10 norms;
+    the runs of one configuration log the same steps), as plots.grad_norms_png reads them."""
+    stages = [k for k in runs[0].grad_norms[0] if k != "step"]
+    steps = min(len(r.grad_norms) for r in runs)
+    return [{"step": runs[0].grad_norms[i]["step"],
+             **{k.removeprefix("log10_"): 10 ** (sum(r.grad_norms[i][k] for r in runs) / len(runs)) for k in stages}}
+            for i in range(steps)]
+
+
+def grad_norms_png(runs, path):
+    """Claim (e)'s figure: each stage's gradient norm over training, geometric mean over the runs."""
+    plots.grad_norms_png(grad_norm_means(runs), path, f"Gradient norms per stage, {runs[0].name.split('-seed')[0]} "
+                                                      f"(geometric mean over {len(runs)} runs)")

@@ -177,7 +177,13 @@ def comparisons(r):
 
 
 def claims(r):
-    return "## The study's claims, checked\n\n" + verdicts.claims(r.configs, sweep_points(r.sweeps)), {}
+    md = "## The study's claims, checked\n\n" + verdicts.claims(r.configs, sweep_points(r.sweeps))
+    runs = verdicts.explosion_runs(find(r.configs, study.MYNET16))
+    if not runs:
+        return md, {}
+    return (md + "\n(e) as measured: the gradient norm of each stage over training at lr 1e-3\n\n"
+            "![gradient norms per stage at lr 1e-3](gradient_norms.png)\n",
+            {"gradient_norms.png": lambda p: figures.grad_norms_png(runs, p)})
 
 
 def hardware(r):

@@ -223,11 +223,16 @@ def claims(configs, sweep_points):
             f"{DECIDE}\n\n" + markdown(rows, ["claim", "test", "n", "p", "Holm p", "verdict"]))
 
 
+def explosion_runs(mynet):
+    """The MyNet-16 lr 1e-3 runs (the first such configuration) that kept their gradient norms."""
+    return [r for c in mynet[:1] for r in c["runs"] if r.grad_norms]
+
+
 def explosion(mynet):
     """(e) as measured, outside the Holm family (a description of the runs, not a comparison): per MyNet-16 lr 1e-3
     run that kept its gradient norms, does the mean log10 norm over the stages rise with the step (Kendall's
     tau, p < 0.05)? Then an exact sign test over those runs against a coin."""
-    runs = [r for c in mynet[:1] for r in c["runs"] if r.grad_norms]
+    runs = explosion_runs(mynet)
     rising = 0
     for r in runs:
         steps = [row["step"] for row in r.grad_norms]
