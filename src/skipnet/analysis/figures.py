@@ -119,4 +119,4 @@ def grad_norm_means(runs):
 def grad_norms_png(runs, path):
     """Claim (e)'s figure: each stage's gradient norm over training, geometric mean over the runs."""
     plots.grad_norms_png(grad_norm_means(runs), path, f"Gradient norms per stage, {runs[0].name.split('-seed')[0]} "
-                                                      f"(geometric mean over {len(runs)} runs)")
+                                                      f"(geometric mean over runs, n = {len(runs)})")
