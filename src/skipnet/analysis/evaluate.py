@@ -16,6 +16,8 @@ from ..training.history import EPOCH_FIELDS, csv_text, headline
 from ..training.models import load_model_file, model_summary
 from ..data.prepare import train_and_eval_splits
 
+LOG10 = "log10_"  # plots/grad_norms.csv: a stage's column is LOG10 + its name, holding log10 of its norm
+
 
 def confusion_matrix(actual, predicted, num_classes):
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -100,8 +102,8 @@ def run(params, model_path, train_path, val_path, history, eval_names, out):
     plots.epochs_png(epochs, out["epochs_png"], f"Per epoch: train vs val, {title}")
     plots.misclassified_png(images, labels, probs, classes, out["misclassified_png"])
     groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
-    write_csv(out["grad_csv"], ["step"] + [f"log10_{g}" for g in groups],
-              [{"step": r["step"], **{f"log10_{g}": math.log10(max(r[g], 1e-30)) for g in groups}}
+    write_csv(out["grad_csv"], ["step"] + [LOG10 + g for g in groups],
+              [{"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}}
                for r in history["grad_norms"]])
     plots.grad_norms_png(history["grad_norms"], out["grad_png"], f"Gradient norms per stage, {title}")
     return scores

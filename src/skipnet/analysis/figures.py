@@ -4,6 +4,7 @@ import math
 import matplotlib.pyplot as plt
 
 from . import plots, study
+from .evaluate import LOG10
 from .tables import find, summarize, value
 
 
@@ -110,10 +111,10 @@ def grad_norm_means(runs):
     """Per logged step, each stage's geometric mean gradient norm over the runs (the mean of their log10 norms;
     the runs of one configuration log the same steps), as plots.grad_norms_png reads them."""
     stages = [k for k in runs[0].grad_norms[0] if k != "step"]
-    steps = min(len(r.grad_norms) for r in runs)
+    logged = min(len(r.grad_norms) for r in runs)
     return [{"step": runs[0].grad_norms[i]["step"],
-             **{k.removeprefix("log10_"): 10 ** (sum(r.grad_norms[i][k] for r in runs) / len(runs)) for k in stages}}
-            for i in range(steps)]
+             **{k.removeprefix(LOG10): 10 ** (sum(r.grad_norms[i][k] for r in runs) / len(runs)) for k in stages}}
+            for i in range(logged)]
 
 
 def grad_norms_png(runs, path):
