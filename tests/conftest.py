@@ -6,9 +6,11 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
+from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does to params.yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests: its python and dvc
@@ -103,7 +105,7 @@ def repo(tmp_path):
 
 
 # Small enough for CI's 2 cores; appended to the README's quick start.
-QUICK_OVERRIDES = ["-S", "datasets.sample.train_per_class=120", "-S", "datasets.sample.val_per_class=40"]
+QUICK_OVERRIDES = ["-S", "datasets.sample.train_per_class=64", "-S", "datasets.sample.val_per_class=40"]
 
 
 def readme_line(prefix):
@@ -131,30 +133,39 @@ def readme_block(marker):
 SLOWER = ["-S", "lr=0.0001", "-S", "epochs=2"]
 
 
+class QuickStart(NamedTuple):
+    repo: Path  # the quick start's results committed, with the DVC remote and the experiment `slower`
+    out: str  # what the README's quick-start line printed
+    readme: Path  # the repo as that line left it (params.yaml the study's again), for the README's next steps
+
+
 @pytest.fixture(scope="session")
 def quick_start(tmp_path_factory):
-    """(repo, output): one run of the README's quick start in a repo copy, committed with its results; the
-    README's first sharing step (a DVC remote, here a local folder) committed; then the experiment `slower`
-    (SLOWER) run on top, and the workspace put back to the quick start's results.
-
-    Trained once per test session; tests that change it take a copy (`trained_repo`)."""
+    """The README's quick-start line, as written (QUICK_OVERRIDES added), run once per test session in a repo copy;
+    a copy of that repo as the README leaves it (`readme`); then in `repo` the experiment's params.yaml put back
+    (as `dvc exp run -S` writes it), the results committed, the README's first sharing step (a DVC remote, here a
+    local folder) committed, the experiment `slower` (SLOWER) run on top and the workspace put back to the quick
+    start's results. Tests that change `repo` take a copy (`trained_repo`)."""
     root = tmp_path_factory.mktemp("quick")
     repo = copy_repo(root / "repo")
-    out = sh(readme_command("dvc exp run -S dataset=sample") + QUICK_OVERRIDES, cwd=repo).stdout
+    quick, rest = readme_line("dvc exp run -S dataset=sample").split(" && ", 1)
+    out = sh(f"{quick} {shlex.join(QUICK_OVERRIDES)} && {rest}", cwd=repo).stdout
+    shutil.copytree(repo, root / "readme", symlinks=True)
+    apply_overrides(repo / "params.yaml", [w for w in shlex.split(quick) + QUICK_OVERRIDES if "=" in w])
     sh("git add -A && git commit -qm 'quick start'", cwd=repo)
     # before the experiment: DVC pushes an experiment's data to the remote named in the experiment's own commit
     sh(readme_block("sharing")[0].replace("$STORAGE", str(root / "dvc-storage")), cwd=repo)
     sh(["dvc", "exp", "run", "-n", "slower", *SLOWER], cwd=repo)
     sh("git checkout -q -- . && dvc checkout -q", cwd=repo)
     assert "Data and pipelines are up to date" in sh(["dvc", "status"], cwd=repo).stdout
-    return repo, out
+    return QuickStart(repo, out, root / "readme")
 
 
 @pytest.fixture
 def trained_repo(quick_start, tmp_path):
     """A private copy of the quick start's repo: git history, DVC cache and run-cache, workspace."""
     dest = tmp_path / "repo"
-    shutil.copytree(quick_start[0], dest, symlinks=True)
+    shutil.copytree(quick_start.repo, dest, symlinks=True)
     return dest
 
 

@@ -6,7 +6,7 @@ import shlex
 
 from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does to params.yaml
 
-from conftest import QUICK_OVERRIDES, committed, copy_repo, readme_command, readme_line, sh
+from conftest import committed, readme_command, readme_line, sh
 
 
 def changed_lines(before, after):
@@ -26,11 +26,10 @@ def test_one_set_param_changes_one_line_of_params_yaml(tmp_path):
     assert len(changed_lines(committed("params.yaml"), path.read_text())) == 2 * len(quick) == 8
 
 
-def test_readme_in_order_in_a_fresh_clone(tmp_path):
-    """Quick start (as the README writes it), the params tests with a dirty params.yaml, then the real study."""
-    repo = copy_repo(tmp_path / "clone")
-    quick, rest = readme_line("dvc exp run -S dataset=sample").split(" && ", 1)
-    out = sh(f"{quick} {shlex.join(QUICK_OVERRIDES)} && {rest}", cwd=repo).stdout
+def test_readme_in_order_in_a_fresh_clone(quick_start):
+    """Quick start (as the README writes it: the session's fixture ran it), the params tests with a dirty
+    params.yaml, then the real study."""
+    repo, out = quick_start.readme, quick_start.out
     assert "Running stage 'evaluate'" in out
     assert (repo / "params.yaml").read_text() == committed("params.yaml")  # the study's params are back
     headline = json.loads((repo / "metrics/headline.json").read_text())  # the results came in
@@ -38,6 +37,7 @@ def test_readme_in_order_in_a_fresh_clone(tmp_path):
     assert ",sample," in sh(["dvc", "exp", "show", "--csv"], cwd=repo).stdout  # the quick start, listed
 
     # the tests read the committed params, never the working copy's, here dirtied as any `dvc exp run -S` does
+    quick = readme_line("dvc exp run -S dataset=sample").split(" && ")[0]
     apply_overrides(repo / "params.yaml", [w for w in shlex.split(quick) if "=" in w])
     tests = sh(["python", "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider", "tests/test_params.py"], cwd=repo)
     assert " passed" in tests.stdout and "failed" not in tests.stdout, tests.stdout

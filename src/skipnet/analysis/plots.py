@@ -4,7 +4,6 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ..files import atomic_path  # noqa: E402
@@ -18,6 +17,7 @@ def save(fig, path):
 
 def confusion_heatmap(ax, matrix, classes, title):
     """Seaborn heatmap with 'count\\nrow%' in each cell, as in the study's Figures 2-4."""
+    import seaborn as sns  # here, not on top: it and the scipy.stats it loads take ~1.3 s, which prepare need not pay
     matrix = np.asarray(matrix)
     rows = matrix.sum(axis=1, keepdims=True)
     percent = np.divide(matrix * 100.0, rows, out=np.zeros(matrix.shape), where=rows > 0)
