@@ -54,7 +54,9 @@ def setup_device(deterministic):
     deterministic = device.type == "cpu" if deterministic == "auto" else deterministic
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
-    torch.use_deterministic_algorithms(deterministic)
+    # torch.use_deterministic_algorithms also sets torch.compile's flag, importing inductor (1.7 s of every start):
+    # eager runs set the flag alone; wrap() makes the public call where it compiles
+    torch._C._set_deterministic_algorithms(deterministic)
     torch.backends.cudnn.benchmark = not deterministic
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -212,6 +214,7 @@ def wrap(run, params):
     if run.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
     if compiled(params, run.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
+        torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # inductor's flag too
         net = torch.compile(net, mode="reduce-overhead")
     return net
 
