@@ -28,7 +28,8 @@ def recording_rank_draws(*args):
 
 engine.epoch_order, engine.rank_draws = recording_epoch_order, recording_rank_draws
 # as if each rank had its own node's disk: only rank 0's holds the resume checkpoint it writes
-resume_dir = f"{out_dir}/resume" if os.environ["RANK"] == "0" else f"{out_dir}/resume-node{os.environ['RANK']}"
+rank = os.environ.get("RANK", "0")  # run without torchrun: one process, as a 1-GPU user runs it
+resume_dir = f"{out_dir}/resume" if rank == "0" else f"{out_dir}/resume-node{rank}"
 model, _ = engine.train(params, train_npz, val_npz, f"{out_dir}/model.pt", resume_dir, log=print)
 state = model.state_dict()
 
@@ -41,4 +42,4 @@ weights = sorted(name for name, _ in model.named_parameters())
 augmented = [{str(i): d for i, d in zip(order, epoch_draws)} for order, epoch_draws in zip(orders, draws)]
 json.dump({"orders": orders, "weights": digest(weights), "state": digest(sorted(state)),
            "augmented": augmented},
-          open(f"{out_dir}/rank{os.environ['RANK']}.json", "w"))
+          open(f"{out_dir}/rank{rank}.json", "w"))

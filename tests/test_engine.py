@@ -188,7 +188,9 @@ def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample
 
 
 def torchrun(ranks, params_file, train, val, out, **popen):
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={free_port()}",
+    """tests/ddp_worker.py on `ranks` gloo ranks; 1: a plain process, no torchrun."""
+    launcher = ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={free_port()}"]
+    command = [sys.executable, *(launcher if ranks > 1 else []),
                str(REPO / "tests/ddp_worker.py"), str(params_file), str(train), str(val), str(out)]
     return subprocess.Popen(command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True, **popen)
