@@ -18,7 +18,6 @@ from skipnet.files import atomic_write_text
 TRAIN_NPZ = "data/prepared/train.npz"  # read only with tune_holdout > 0
 VAL_NPZ = "data/prepared/val.npz"
 MANIFEST = "data/manifest.csv"
-MODEL = "models/model.pt"
 TRAIN_LOG = "models/train_log.json"
 SELECTION_STATS = "data/selection.json"
 OUT = {
@@ -43,7 +42,7 @@ def main(params, args):
     history = json.loads(Path(TRAIN_LOG).read_text())
     names = [r["file_name"] for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"],
                                                         params["seed"])]
-    scores = evaluate.run(params, MODEL, TRAIN_NPZ, VAL_NPZ, history, names, OUT)
+    scores = evaluate.run(params, TRAIN_NPZ, VAL_NPZ, history, names, OUT)
     # republished here: git-tracked, unlike the cached select stage's output
     atomic_write_text(DATA_METRICS, Path(SELECTION_STATS).read_text())
     print(f"val accuracy {scores['accuracy']:.4f}, val loss {scores['val_loss']:.4f}")

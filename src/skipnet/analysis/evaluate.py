@@ -13,7 +13,6 @@ from ..training.archs import ARCHITECTURES
 from ..errors import SkipnetError
 from ..files import atomic_write_json, atomic_write_text
 from ..training.history import EPOCH_FIELDS, csv_text, headline
-from ..training.models import load_model_file, model_summary
 from ..data.prepare import train_and_eval_splits
 
 LOG10 = "log10_"  # plots/grad_norms.csv: a stage's column is LOG10 + its name, holding log10 of its norm
@@ -65,9 +64,9 @@ def class_metrics(history, labels, classes):
             "confusion_matrix": matrix.tolist()}, predicted
 
 
-def run_details(model, params, history, epochs):
+def run_details(history, epochs):
     """Model size and training speed: what ran, where, how fast."""
-    return {"model": model_summary(model, params["image_size"]),
+    return {"model": history["model"],
             "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
                       "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
                       "train_seconds": float(np.sum([e["seconds"] for e in epochs])),  # without pauses
@@ -76,12 +75,11 @@ def run_details(model, params, history, epochs):
                       "precision": history["precision"], "precision_reason": history["precision_reason"]}}
 
 
-def run(params, model_path, train_path, val_path, history, eval_names, out):
-    """Evaluate the trained model; write the detail metrics, the per-epoch table, the prediction for
-    each eval image (eval_names: their manifest file names, in order) and the plots to `out`."""
+def run(params, train_path, val_path, history, eval_names, out):
+    """From the train log's evaluation of the final model, write the detail metrics, the per-epoch table, the
+    prediction for each eval image (eval_names: their manifest file names, in order) and the plots to `out`."""
     epochs = history["epochs"]
     _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
-    model, _ = load_model_file(model_path)
     scores, predicted = class_metrics(history, labels, classes)
     probs = np.asarray(history["val_probs"])
     atomic_write_json(out["headline"], headline(epochs))
@@ -89,7 +87,7 @@ def run(params, model_path, train_path, val_path, history, eval_names, out):
     write_csv(out["predictions"], ["image", "label", "predicted"],
               [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])
     write_csv(out["epochs_csv"], EPOCH_FIELDS, epochs)
-    atomic_write_json(out["run"], run_details(model, params, history, epochs))
+    atomic_write_json(out["run"], run_details(history, epochs))
 
     title = run_title(params)
     write_csv(out["confusion_csv"], ["actual", "predicted"],

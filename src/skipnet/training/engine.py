@@ -29,7 +29,7 @@ from .history import Epoch
 from .pauses import PauseClock
 from .seeds import stream_seed
 from . import precision as precisions
-from .models import build_model, model_file
+from .models import build_model, model_file, model_summary
 from ..data.prepare import train_and_eval_splits
 
 # Params that change what training computes: the resume checkpoint is keyed by them (and the data).
@@ -329,7 +329,7 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
     history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
-                   precision_reason=run.precision_reason)
+                   precision_reason=run.precision_reason, model=model_summary(run.model, params["image_size"]))
     if run.world > 1:
         dist.barrier()  # every rank has finished its last step before rank 0 writes the model
     if run.rank == 0:
