@@ -211,5 +211,5 @@ def boat_dog_repo(tmp_path_factory):
     repo = copy_repo(tmp_path_factory.mktemp("boat_dog") / "repo")
     sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
         "-S", f"datasets.folder.root={BOAT_DOG}", "-S", "datasets.folder.train_per_class=200",
-        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64"], cwd=repo)
+        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=2", "-S", "batch_size=64"], cwd=repo)
     return repo

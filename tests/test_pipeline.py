@@ -129,7 +129,7 @@ def test_folder_dataset_trains_on_real_coco_photographs(boat_dog_repo):
     scores = json.loads((boat_dog_repo / "metrics/classes.json").read_text())
     assert sum(map(sum, scores["confusion_matrix"])) == 200
     assert set(scores["per_class"]) == {"boat", "dog"}
-    assert scores["accuracy"] > 0.6, scores["accuracy"]
+    assert scores["accuracy"] > 0.6, scores["accuracy"]  # 0.70 in bf16, 0.71 in fp32 when written
     manifest = (boat_dog_repo / "data/manifest.csv").read_text()
     assert "train/boat/COCO_train2014_" in manifest and "val/dog/COCO_train2014_" in manifest
 

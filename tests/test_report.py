@@ -248,7 +248,7 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))  # main's, not the working copy's
     argv = [str(REPO / "tools/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
             "-S", "classes=[boat,dog]", "-S", "datasets.folder.train_per_class=200",
-            "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=4", "-S", "batch_size=64",
+            "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=2", "-S", "batch_size=64",
             "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
     out = sh(["python", "-c", WITHOUT_DVC, *argv], cwd=REPO).stdout
     for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
