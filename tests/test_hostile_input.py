@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import time
 import zipfile
@@ -278,13 +279,14 @@ def test_two_concurrent_experiments_in_one_workspace_leave_nothing_mislabeled(tr
     before = set(sh(["dvc", "exp", "list", "--name-only"], cwd=repo).stdout.split())
     model_before = (repo / "models/model.pt").read_bytes()
     log = open(tmp_path / "first.log", "w")
-    # 6 epochs of the quick start's 5 batches: the first must still be training when the second has started
-    first = subprocess.Popen(["dvc", "exp", "run", "-S", "lr=0.0041", "-S", "epochs=6"], cwd=repo, env=env(),
+    first = subprocess.Popen(["dvc", "exp", "run", "-S", "lr=0.0041", "-S", "epochs=2"], cwd=repo, env=env(),
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 120
-    while "epoch 1/6" not in (tmp_path / "first.log").read_text() and time.time() < deadline and first.poll() is None:
+    while "epoch 1/2" not in (tmp_path / "first.log").read_text() and time.time() < deadline and first.poll() is None:
         time.sleep(0.1)
-    second = sh(["dvc", "exp", "run", "-S", "lr=0.0051", "-S", "epochs=6"], cwd=repo, check=False)
+    os.killpg(first.pid, signal.SIGSTOP)  # the first stays mid-training while the second starts, on any CPU
+    second = sh(["dvc", "exp", "run", "-S", "lr=0.0051", "-S", "epochs=2"], cwd=repo, check=False)
+    os.killpg(first.pid, signal.SIGCONT)
     first.wait(timeout=300)
     out = (tmp_path / "first.log").read_text()
     # stopped at once, by DVC's own lock on the running stage's files or, past it, by the train stage's lock
