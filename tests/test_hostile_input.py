@@ -227,6 +227,12 @@ def test_a_batch_the_ranks_cannot_share_stops_every_rank_with_one_line(tiny_samp
     assert not (repo / "models/model.pt").exists()
 
 
+def test_a_train_log_without_the_model_size_asks_for_the_train_stage_again():
+    log = {"epochs": [], "device": "cpu", "world_size": 1, "precision": "fp32", "precision_reason": "asked for"}
+    with pytest.raises(SkipnetError, match="^the train log has no model size .*: rerun the train stage$"):
+        evaluate.run_details(log, log["epochs"])
+
+
 def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
     (repo / "dvclive").mkdir()

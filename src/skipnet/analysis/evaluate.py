@@ -66,6 +66,8 @@ def class_metrics(history, labels, classes):
 
 def run_details(history, epochs):
     """Model size and training speed: what ran, where, how fast."""
+    if "model" not in history:
+        raise SkipnetError("the train log has no model size (an older train stage wrote it): rerun the train stage")
     return {"model": history["model"],
             "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
                       "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),

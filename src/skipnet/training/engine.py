@@ -291,7 +291,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
 
 
 def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None, before_save=None):
-    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed).
+    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed, model size).
 
     A checkpoint every checkpoint_every epochs (none after the last), in checkpoint_dir under the run's
     fingerprint, lets a rerun of an interrupted run resume from it; it is removed once the model is saved.
