@@ -1,4 +1,6 @@
 """The misclassified-images figure picks the most confused pairs and the surest mistakes."""
+import warnings
+
 import numpy as np
 
 from skipnet.analysis import plots
@@ -15,6 +17,18 @@ def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistake
     assert rows[3][1] == [0, 7]  # both 0.9 sure: the two surest mistakes overall, ties in image order
     images = np.zeros((9, 8, 8, 3), np.uint8)
     plots.misclassified_png(images, labels, probs, ["a", "b", "c"], tmp_path / "m.png")
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_misclassified_figure_lays_out_long_row_titles_without_a_warning(tmp_path):
+    """Each row's title ("true motorcycle, predicted couch (2 images)") fits above its images: matplotlib lays the
+    figure out with nothing to warn about (row titles drawn across the images warned "Tight layout not applied")."""
+    labels = np.array([0, 0, 1, 2])
+    probs = np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.0, 0.1, 0.9], [0.7, 0.2, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.misclassified_png(np.zeros((4, 8, 8, 3), np.uint8), labels, probs, ["motorcycle", "couch", "boat"],
+                                tmp_path / "m.png")
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
 
 

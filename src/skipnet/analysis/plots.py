@@ -1,4 +1,6 @@
 """The study's figures: confusion heatmap (count and row percent), loss curves, gradient norms, previews."""
+import itertools
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, never a window
@@ -116,20 +118,19 @@ def misclassified_rows(labels, probs, pairs=3, per_row=8):
 
 
 def misclassified_png(images, labels, probs, classes, path, per_row=8):
-    """Which photographs the model confuses: a row per most-confused pair, then the surest mistakes."""
+    """Which photographs the model confuses: a row per most-confused pair, then the surest mistakes; each row a
+    subfigure whose title sits above its images."""
     rows = misclassified_rows(labels, probs, per_row=per_row)
-    fig, axes = plt.subplots(len(rows), per_row, figsize=(per_row * 1.5, len(rows) * 1.9), squeeze=False)
-    for (pair, picks), ax_row in zip(rows, axes):
-        for ax in ax_row:
+    fig = plt.figure(figsize=(per_row * 1.5, len(rows) * 2.1), layout="constrained")
+    for (pair, picks), sub in zip(rows, fig.subfigures(len(rows), 1, squeeze=False).ravel()):
+        sub.suptitle(f"true {classes[pair[0]]}, predicted {classes[pair[1]]} ({pair[2]} images)" if pair
+                     else "most confident mistakes", x=0.01, ha="left", fontsize=9, fontweight="bold")
+        for ax, i in itertools.zip_longest(sub.subplots(1, per_row), picks):
             ax.axis("off")
-        for ax, i in zip(ax_row, picks):
-            ax.imshow(images[i], interpolation="nearest")
-            ax.set_title(f"{classes[labels[i]]} -> {classes[probs[i].argmax()]}\n{100 * probs[i].max():.0f}%",
-                         fontsize=7)
-        head = (f"true {classes[pair[0]]}, predicted {classes[pair[1]]} ({pair[2]} images)" if pair
-                else "most confident mistakes")
-        ax_row[0].text(0, -0.45, head, transform=ax_row[0].transAxes, fontsize=9, fontweight="bold")
-    fig.tight_layout()
+            if i is not None:
+                ax.imshow(images[i], interpolation="nearest")
+                ax.set_title(f"{classes[labels[i]]} -> {classes[probs[i].argmax()]}\n{100 * probs[i].max():.0f}%",
+                             fontsize=7)
     save(fig, path)
 
 
