@@ -6,15 +6,18 @@ DVC output, so DVC's run-cache keeps this stage): a rerun after an interruption 
 finished epoch; the checkpoint is removed when training ends. Under `torchrun --nproc_per_node=N` it
 trains with DistributedDataParallel; rank 0 writes every file.
 
-One train stage at a time per workspace (a lock on the models/resume/ folder): a second `dvc exp run` here would
-rewrite params.yaml under the first, so it stops at once; run several with `--queue` or `--temp`. Before
-the model is written, params.yaml must still hold the values this run trained with, else nothing is written.
+One train stage at a time per workspace (a lock file in models/resume/, held by the OS: released when the process
+ends, even by SIGKILL; on Windows too): a second `dvc exp run` here would rewrite params.yaml under the first, so it
+stops at once; run several with `--queue` or `--temp`. Before the model is written, params.yaml must still hold the
+values this run trained with, else nothing is written. A GPU that torch cannot use stops the stage before it writes
+anything (skipnet.training.devices).
 """
 import contextlib
-import fcntl
 import os
 
-from skipnet.training import engine, live
+import filelock
+
+from skipnet.training import devices, engine, live
 from skipnet.cli import run_stage
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json
@@ -29,19 +32,14 @@ TRAIN_LOG = "models/train_log.json"
 
 @contextlib.contextmanager
 def workspace_lock():
-    """An exclusive lock on this workspace's train stage, taken on the resume folder itself (no lock file left
-    behind); the process ending, even by SIGKILL, releases it."""
+    """An exclusive lock on this workspace's train stage (filelock: fcntl on POSIX, msvcrt on Windows)."""
     os.makedirs(RESUME_DIR, exist_ok=True)
-    fd = os.open(RESUME_DIR, os.O_RDONLY)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
-                               "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
-        yield
-    finally:
-        os.close(fd)
+        with filelock.FileLock(os.path.join(RESUME_DIR, ".train.lock"), timeout=0):
+            yield
+    except filelock.Timeout:
+        raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
+                           "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
 
 
 def params_unchanged(params, path):
@@ -54,6 +52,7 @@ def params_unchanged(params, path):
 
 
 def main(params, args):
+    devices.choose(params["device"])  # before anything is written
     rank0 = int(os.environ.get("RANK", 0)) == 0
     with workspace_lock() if rank0 else contextlib.nullcontext():
         on_epoch = live.epoch_logger() if rank0 else None

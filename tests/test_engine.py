@@ -156,10 +156,11 @@ def _stage_repo(path, sample, **overrides):
 
 def test_deterministic_auto_is_on_for_a_cpu_and_says_why():
     try:
-        device, _, _, on, why = engine.setup_device("auto")
+        device, _, _, _, on, why = engine.setup_device("cpu", "auto")
         assert device.type == "cpu" and on and why == "auto: a CPU run reproduces bit for bit"
         assert torch.are_deterministic_algorithms_enabled()
-        assert engine.setup_device(False)[3:] == (False, "asked for") and not torch.are_deterministic_algorithms_enabled()
+        assert engine.setup_device("cpu", False)[4:] == (False, "asked for")
+        assert not torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(True)
 

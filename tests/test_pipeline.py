@@ -33,6 +33,7 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     assert set((repo / "dvclive/.gitignore").read_text().split()) == {"/metrics.json", "/plots"}  # DVC caches both
     chosen, reason = precision.resolve("auto", torch.device("cpu"))
     assert f"precision: {chosen} ({reason})" in out
+    assert "(auto: no NVIDIA GPU on this machine); precision:" in out  # the CPU chosen, and said why
     progress = json.loads((repo / "dvclive/metrics.json").read_text())
     assert progress == {"step": 4}
     headline = json.loads((repo / "metrics/headline.json").read_text())

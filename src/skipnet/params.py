@@ -93,6 +93,7 @@ SCHEMA = {
     "flip": _bool,
     "seed": _int(0),
     "display_interval": _int(1),
+    "device": _choice("auto", "cuda", "cpu"),
     "precision": _choice("auto", "bf16", "fp16", "fp32"),
     "tune_holdout": _float_range(0, 0.5),
     "deterministic": lambda v: (v in (True, False, "auto"), "auto, true or false"),

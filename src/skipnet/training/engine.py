@@ -28,6 +28,7 @@ from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
 from .pauses import PauseClock
 from .seeds import stream_seed
+from . import devices
 from . import precision as precisions
 from .models import build_model, model_file, model_summary
 from ..data.prepare import train_and_eval_splits
@@ -38,12 +39,14 @@ TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "
                  "flip", "seed", "display_interval", "precision", "deterministic", "tune_holdout")
 
 
-def setup_device(deterministic):
-    """(device, rank, world size, deterministic, why); joins the process group when started by torchrun.
+def setup_device(requested, deterministic):
+    """(device, why this device, rank, world size, deterministic, why); joins the process group when started by
+    torchrun. The device as devices.choose decides (never the CPU for want of a usable GPU without a word).
     deterministic "auto": on a CPU, where it costs nothing here and reruns reproduce bit for bit; not on a GPU,
     where cuDNN's autotuned, nondeterministic kernels are the fast path."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    if torch.cuda.is_available():
+    kind, device_why = devices.choose(requested)
+    if kind == "cuda":
         local = int(os.environ.get("LOCAL_RANK", 0))
         torch.cuda.set_device(local)
         device = torch.device("cuda", local)
@@ -60,7 +63,7 @@ def setup_device(deterministic):
     torch.backends.cudnn.benchmark = not deterministic
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return device, rank, world, deterministic, why
+    return device, device_why, rank, world, deterministic, why
 
 
 def device_name(device):
@@ -178,14 +181,14 @@ class Setup:
 
 def setup(params, train_path, val_path, log=print):
     """Device, data on it, model, optimizer, lr schedule and loss, from params."""
-    device, rank, world, deterministic, why = setup_device(params["deterministic"])
+    device, device_why, rank, world, deterministic, why = setup_device(params["device"], params["deterministic"])
     if params["batch_size"] % world or params["batch_size"] // world < 2:  # batch_size is global across ranks
         raise SkipnetError(f"batch_size {params['batch_size']} does not split into batches of 2 or more over "
                            f"{world} ranks: give a multiple of {world} of at least {2 * world}")
     precision, precision_reason = precisions.resolve(params["precision"], device)
     if rank == 0:
-        log(f"precision: {precision} ({precision_reason}) on {device_name(device)}; deterministic: "
-            f"{'yes' if deterministic else 'no'} ({why})")
+        log(f"device: {device_name(device)} ({device_why}); precision: {precision} ({precision_reason}); "
+            f"deterministic: {'yes' if deterministic else 'no'} ({why})")
     torch.manual_seed(stream_seed(params["seed"], "init"))
     (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
         train_path, val_path, params["tune_holdout"], params["seed"])
