@@ -235,18 +235,3 @@ def test_ddp_ranks_agree_resume_together_and_augment_as_one_rank(tiny_sample, tm
     resumed = ddp_result(outs["killed"], 2)
     assert [r["state"] for r in resumed] == [r["state"] for r in whole]  # parameters and buffers, every rank
     assert len(resumed[0]["orders"]) == 1  # it did resume: only the second epoch was drawn again
-
-
-def test_train_stage_under_torchrun_writes_once_from_rank_0(tiny_sample, tmp_path):
-    repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1, train_launcher="torchrun --nproc_per_node=2")
-    port = free_port()
-    # What `dvc repro train` runs: ${train_launcher} stages/train.py
-    out = sh(["torchrun", "--nproc_per_node=2", f"--master_port={port}", "stages/train.py"], cwd=repo).stdout
-    assert out.count("epoch 1/1:") == 1  # only rank 0 logs
-    log = json.loads((repo / "models/train_log.json").read_text())
-    assert log["world_size"] == 2
-    progress = json.loads((repo / "dvclive/metrics.json").read_text())  # DVCLive on rank 0 only
-    assert progress == {"step": 1}
-    assert (repo / "dvclive/plots/metrics/val_acc.tsv").read_text().count("\n") == 2
-    assert sorted(p.name for p in (repo / "models").iterdir()) == ["model.pt", "resume", "train_log.json"]
-    assert list((repo / "models/resume").iterdir()) == []

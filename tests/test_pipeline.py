@@ -5,7 +5,7 @@ import shlex
 import pytest
 import torch
 
-from conftest import REPO, free_port, readme_command, set_params, sh
+from conftest import REPO, free_port, readme_command, readme_line, set_params, sh
 from skipnet.training import precision
 from skipnet.training.models import MyNet, model_summary
 
@@ -110,6 +110,20 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     assert (params_diff["params.yaml"]["epochs"]["old"], params_diff["params.yaml"]["epochs"]["new"]) == (4, 2)
     html = sh(["dvc", "plots", "diff", "HEAD~1", "-o", "plots_diff"], cwd=repo)
     assert (repo / "plots_diff/index.html").exists(), html.stdout
+
+
+def test_the_readmes_several_gpu_command_runs_through_dvc_exp_run(trained_repo):
+    """The README's line as a user types it (DVC's -S parser takes the quoted value), 2 ranks instead of 4 (gloo
+    on the CPU), one epoch: rank 0 alone logs and writes."""
+    line = readme_line("dvc exp run -S \"train_launcher=")
+    out = sh(shlex.split(line.replace("--nproc_per_node=4", "--nproc_per_node=2")) + ["-S", "epochs=1"],
+             cwd=trained_repo).stdout
+    assert out.count("epoch 1/1:") == 1, out
+    assert json.loads((trained_repo / "models/train_log.json").read_text())["world_size"] == 2
+    assert json.loads((trained_repo / "dvclive/metrics.json").read_text()) == {"step": 1}  # DVCLive on rank 0 only
+    assert (trained_repo / "dvclive/plots/metrics/val_acc.tsv").read_text().count("\n") == 2
+    assert sorted(p.name for p in (trained_repo / "models").iterdir()) == ["model.pt", "resume", "train_log.json"]
+    assert [p.name for p in (trained_repo / "models/resume").iterdir()] == [".train.lock"]  # no checkpoint left
 
 
 def test_repro_without_network_fails_in_download_with_one_clear_line(repo):
