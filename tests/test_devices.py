@@ -137,3 +137,8 @@ def test_the_train_stage_stops_before_writing_anything_then_trains_on_the_cpu_on
     assert proc.returncode == 0, proc.stderr
     assert "(asked for (device: cpu)); precision:" in proc.stdout
     assert json.loads((repo / "models/train_log.json").read_text())["device"].startswith("cpu")
+
+
+def test_a_gpu_this_build_supports_but_cannot_reach_points_at_torch_cuda_init():
+    line = refusal(devices.Gpu("Tesla T4", (7, 5), "580.65.06"), build())
+    assert "cannot reach it (torch.cuda.is_available() is False)" in line and "torch.cuda.init()" in line

@@ -43,8 +43,10 @@ class TorchBuild:
 
     @classmethod
     def here(cls):
-        return cls(torch.__version__, torch.version.cuda, tuple(torch.cuda.get_arch_list()),
-                   torch.cuda.is_available())
+        # the build's own list: torch.cuda.get_arch_list() is empty wherever CUDA is unavailable (torch 2.9)
+        flags = getattr(torch._C, "_cuda_getArchFlags", lambda: None)()
+        arch = tuple(flags.split()) if flags else tuple(torch.cuda.get_arch_list())
+        return cls(torch.__version__, torch.version.cuda, arch, torch.cuda.is_available())
 
 
 def runs_on(capability, arch_list):
@@ -133,7 +135,7 @@ def diagnose(build, gpu):
     if needed and driver is not None and driver < needed:
         return (f"torch {build.version} is built for CUDA {build.cuda}, which needs driver {needed} or newer",
                 build_for(gpu, build))
-    if gpu.capability and not runs_on(gpu.capability, build.arch_list):
+    if gpu.capability and build.arch_list and not runs_on(gpu.capability, build.arch_list):
         return (f"torch {build.version} has kernels for compute capabilities {capabilities(build.arch_list)} only",
                 build_for(gpu, build))
     if not build.cuda_available:

@@ -1,0 +1,44 @@
+"""notebooks/colab.ipynb, the study's Colab path, executed headless on the CPU in a fresh copy of the repo (a real
+kernel, nbclient) with its parameters cell set to a small quick start and no install (the venv has the requirements;
+scripts/test_minimum.py checks that `pip install -e .` keeps an installed torch)."""
+
+import nbformat
+from nbclient import NotebookClient
+
+from conftest import REPO, copy_repo, env, sh
+
+PARAMETERS = """REPO_URL = "not used: WORKDIR holds the repo"
+WORKDIR = {workdir!r}
+STUDY = False
+QUICK = "-S dataset=sample -S depth=1 -S epochs=2 -S batch_size=16 -S datasets.sample.train_per_class=16 -S datasets.sample.val_per_class=8"
+INSTALL = False
+"""
+
+
+def text(cell):
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def test_the_colab_notebook_runs_a_students_path_and_shows_its_results(tmp_path):
+    repo = copy_repo(tmp_path / "skipnet")
+    sh("git config --unset user.email && git config --unset user.name", cwd=repo)  # a fresh runtime has no identity
+    (tmp_path / "gitconfig").write_text("")
+    nb = nbformat.read(REPO / "notebooks/colab.ipynb", as_version=4)
+    (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    parameters.source = PARAMETERS.format(workdir=str(repo))
+    kernel_env = dict(env(), GIT_CONFIG_GLOBAL=str(tmp_path / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
+        env=kernel_env)
+
+    cells = {c.source.splitlines()[0]: c for c in nb.cells if c.cell_type == "code"}
+    device = text(cells['sh("python tools/device.py")'])
+    assert "(auto: no NVIDIA GPU on this machine); precision:" in device, device
+    assert sh("git config user.email", cwd=repo).stdout.strip() == "student@colab.invalid"
+    shown = cells["from IPython.display import Image, display"]
+    assert '"val_acc"' in text(shown)
+    assert [o.output_type for o in shown.outputs if "image/png" in o.get("data", {})] == ["display_data"] * 2
+    assert all(len(o.data["image/png"]) > 1000 for o in shown.outputs if "image/png" in o.get("data", {}))
+    table = text(cells['sh("dvc exp show --only-changed --md")'])
+    assert "baseline" in table and "lr1e-4" in table and "0.0001" in table, table
+    diff = text(cells['sh("dvc metrics diff baseline lr1e-4")'])
+    assert "metrics/headline.json" in diff and "val_acc" in diff, diff
