@@ -16,7 +16,7 @@ import sys
 
 from skipnet.analysis import predict
 from skipnet.training.models import load_model_file
-from skipnet.errors import SkipnetError
+from skipnet.errors import SkipnetError, printable
 
 
 def main():
@@ -50,7 +50,7 @@ def main():
     elif good:
         print(predict.table(good, tops))
     for path, error in problems:
-        print(f"error: {path}: {error}", file=sys.stderr)
+        print(f"error: {printable(path)}: {printable(error)}", file=sys.stderr)
     if problems:
         print(f"{len(good)} predicted, {len(problems)} failed", file=sys.stderr)
     sys.exit(1 if problems else 0)

@@ -1,8 +1,11 @@
 """Atomic file writes (a reader, or a rerun after kill -9, never sees a half-written file) with the user's
-umask, and paths from data kept inside their folder."""
+umask, a full disk named as such; paths from data kept inside their folder; only regular files opened."""
 import contextlib
+import errno
 import json
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path, PurePosixPath
 
@@ -35,9 +38,34 @@ def under(root, name, what):
     return path
 
 
+NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def not_regular(path):
+    """None for a regular file (symlinks followed), else what `path` is, e.g. "a named pipe (FIFO)". Only regular
+    files are opened: opening a FIFO blocks until someone writes to it, and a device may never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken or looping symlink" if os.path.islink(path) else "not found"
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in NOT_REGULAR if test(mode)), "not a regular file")
+
+
+def out_of_space(error):
+    """Whether a failed write failed for want of space: ENOSPC or EDQUOT from the OS, or torch's writer, which
+    reports a short write as RuntimeError "unexpected pos" or "file write failed"."""
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(error, RuntimeError) and any(s in str(error) for s in ("unexpected pos", "file write failed"))
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds. A write that fails for
+    want of space stops with one line naming the path and the space left (nothing torn: the temp file goes)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -46,6 +74,14 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        if not out_of_space(e):
+            raise
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        free = shutil.disk_usage(path.parent).free
+        raise SkipnetError(f"no space left to write {path} ({free / 2**20:.0f} MiB free on its disk): "
+                           f"free some space and rerun; nothing was left half-written") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -11,12 +11,12 @@ import yaml
 
 from .training.archs import ARCHITECTURES
 from .data.coco import CATEGORY_IDS
-from .errors import SkipnetError
+from .errors import SkipnetError, quote
 
 
 class ParamError(SkipnetError):
     def __init__(self, key, value, allowed):
-        super().__init__(f"params.yaml: {key} = {value!r} is not allowed: {allowed}")
+        super().__init__(f"params.yaml: {key} = {quote(value)} is not allowed: {allowed}")
         self.key = key
 
 
@@ -114,9 +114,9 @@ SCHEMA = {
 def _check_classes(v):
     if not isinstance(v, list) or len(v) < 2:
         raise ParamError("classes", v, "a list of at least two COCO category names, e.g. [boat, dog]")
-    for name in v:
-        if name not in CATEGORY_IDS:
-            raise ParamError("classes", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
+    for i, name in enumerate(v):
+        if not isinstance(name, str) or name not in CATEGORY_IDS:
+            raise ParamError(f"classes[{i}]", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
     dupes = sorted({n for n in v if v.count(n) > 1})
     if dupes:
         raise ParamError("classes", dupes[0], "each class once (it appears twice)")
@@ -153,9 +153,12 @@ def load(path="params.yaml"):
     if not path.exists():
         raise SkipnetError(f"{path} not found: run stages from the repository root")
     try:
-        params = yaml.safe_load(path.read_text())
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise SkipnetError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    except (UnicodeDecodeError, RecursionError) as e:
+        raise SkipnetError(f"{path} is not a YAML text file ({type(e).__name__}): restore it (git checkout {path})") \
+            from None
     return validate(params)
 
 

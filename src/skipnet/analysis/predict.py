@@ -14,26 +14,30 @@ from ..training import precision as precisions
 from ..training.engine import evaluate as run_model
 from ..training.engine import to_device_tensors
 from ..data.prepare import decode_each
+from ..errors import SkipnetError, printable
+from ..files import not_regular
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BATCH = 512  # as the evaluate stage, so both see the same arithmetic
 
 
 def collect(paths):
-    """(image files, problems): files as given, folders searched recursively for image suffixes."""
+    """(image files, problems): files as given, folders searched recursively for image suffixes. Only regular files
+    are kept; anything else (a FIFO, a device, a broken symlink) is a problem, never opened."""
     files, problems = [], []
     for given in map(Path, paths):
         if given.is_dir():
-            named = sorted(p for p in given.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-            found = [p for p in named if p.is_file()]
-            problems += [(str(p), "a broken or looping symlink") for p in named if p.is_symlink() and not p.exists()]
+            named = sorted(p for p in given.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
             if not named:
                 problems.append((str(given), f"no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"))
-            files += found
-        elif given.is_file():
-            files.append(given)
         else:
-            problems.append((str(given), "no such file or folder"))
+            named = [given]
+        for path in named:
+            kind = not_regular(path)
+            if kind is None:
+                files.append(path)
+            else:
+                problems.append((str(path), "no such file or folder" if kind == "not found" else f"{kind}, skipped"))
     return files, problems
 
 
@@ -61,7 +65,11 @@ def probabilities(model, config, images):
     x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"))
     _, _, logits = run_model(model, x, y, BATCH, precisions.autocast("cpu", inference_precision(config["precision"])),
                              channels_last=False)
-    return logits.softmax(1).numpy()
+    probs = logits.softmax(1).numpy()
+    if not np.isfinite(probs).all():
+        raise SkipnetError(f"the model gives non-finite outputs for {int((~np.isfinite(probs)).any(1).sum())} of "
+                           f"{len(probs)} images: its weights are broken (a diverged run?); retrain it")
+    return probs
 
 
 def top(probs, classes, k):
@@ -73,7 +81,7 @@ def top(probs, classes, k):
 def table(files, tops):
     """An aligned text table: the path, then `class probability%` for each rank."""
     k = len(tops[0]) if tops else 0
-    cells = [[str(f)] + [f"{c} {100 * p:5.1f}%" for c, p in t] for f, t in zip(files, tops)]
+    cells = [[printable(f)] + [f"{c} {100 * p:5.1f}%" for c, p in t] for f, t in zip(files, tops)]
     head = ["image"] + [f"#{i + 1}" for i in range(k)]
     widths = [max(len(row[i]) for row in [head] + cells) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head] + cells)

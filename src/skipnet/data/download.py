@@ -7,15 +7,16 @@
 import hashlib
 import json
 import shutil
+import sys
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
 from . import coco, sample
-from ..files import atomic_path, atomic_write_text, under
+from ..files import atomic_path, atomic_write_text, not_regular, under
 from .http import FetchError, download_resumable, make_pool
-from ..errors import SkipnetError
+from ..errors import SkipnetError, printable
 from ..params import dataset_settings
 
 SPLITS = ("train", "val")
@@ -92,9 +93,12 @@ def index_folder(root, classes, out_dir):
             class_dir = root / split / name
             if not class_dir.is_dir():
                 raise SkipnetError(f"class {name!r} has no folder {class_dir}; fix `classes` or datasets.folder.root")
-            files = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            named = sorted(p for p in class_dir.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            files = [p for p in named if not_regular(p) is None]
+            for path in sorted(set(named) - set(files)):  # never opened: a FIFO would block the stage forever
+                print(f"skipped: {printable(path)}: {not_regular(path)}", file=sys.stderr)
             if not files:
-                raise SkipnetError(f"{class_dir} holds no images (.jpg, .jpeg or .png)")
+                raise SkipnetError(f"{class_dir} holds no readable images (regular .jpg, .jpeg or .png files)")
             for path in files:
                 under(root, path.relative_to(root).as_posix(), "datasets.folder.root image")
                 try:

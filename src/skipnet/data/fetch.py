@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 from PIL import Image
 from tqdm import tqdm
 
-from ..files import atomic_write_bytes, remove_temp_files, under
+from ..files import atomic_write_bytes, not_regular, remove_temp_files, under
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
 from ..errors import SkipnetError
 
@@ -43,6 +43,9 @@ def read_source(pool, url):
     if is_http(url):
         return get_bytes(pool, url)
     path = unquote(urlparse(url).path) if url.startswith("file://") else url
+    kind = not_regular(path)
+    if kind and kind != "not found":  # never opened: a FIFO would block the stage forever
+        raise FetchError(f"cannot read {path}: {kind}", final=True)
     try:
         return Path(path).read_bytes()
     except OSError as e:

@@ -12,6 +12,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
+import psutil
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
@@ -72,7 +73,12 @@ def decode_each(paths, size, desc, workers=None, progress=True):
 
 
 def pack(paths, size, workers=None):
-    """Decode `paths` into one (N, size, size, 3) uint8 array; the first unreadable image stops it."""
+    """Decode `paths` into one (N, size, size, 3) uint8 array; the first unreadable image stops it. An array larger
+    than the memory available is one line before it is asked for."""
+    need, have = len(paths) * size * size * 3, psutil.virtual_memory().available
+    if need > have:
+        raise SkipnetError(f"{len(paths)} images at image_size {size} need {need / 1e9:.1f} GB and this machine has "
+                           f"{have / 1e9:.1f} GB available: lower image_size or the images per class")
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, (array, error) in enumerate(decode_each(paths, size, "prepare", workers)):
         if error:
@@ -112,9 +118,14 @@ def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
 
 
 def holdout(n, tune_holdout, seed):
-    """(kept, held): sorted indices of a split of n images, a seeded tune_holdout fraction held out."""
-    order = np.random.default_rng(stream_seed(seed, "holdout")).permutation(n)
+    """(kept, held): sorted indices of a split of n images, a seeded tune_holdout fraction held out; one line, before
+    any training, where that holds out no image or leaves fewer than two to train on."""
     cut = round(n * tune_holdout)
+    if cut < 1 or n - cut < 2:
+        raise SkipnetError(f"params.yaml: tune_holdout = {tune_holdout} of {n} train images holds out {cut} and leaves "
+                           f"{n - cut} to train: give a fraction that holds out at least one image and leaves two "
+                           f"(at least {1 / n:.3g} here), or 0 for none")
+    order = np.random.default_rng(stream_seed(seed, "holdout")).permutation(n)
     return np.sort(order[cut:]), np.sort(order[:cut])
 
 

@@ -8,8 +8,31 @@ import torch.distributed as dist
 from ..files import atomic_path
 
 
-def load_checkpoint(path, want_fingerprint, log):
-    """The checkpoint to resume from, or None; one written under other params is renamed aside."""
+# Bump when what save_checkpoint writes changes: a checkpoint of another version is set aside, never half-read.
+CHECKPOINT_VERSION = 2
+KEYS = ("model", "optimizer", "scheduler", "scaler", "rng_cpu", "epoch", "step", "history", "fingerprint")
+
+
+def unusable(ckpt, want_fingerprint, model):
+    """Why a loaded checkpoint cannot be resumed from, or None."""
+    if not isinstance(ckpt, dict) or ckpt.get("version") != CHECKPOINT_VERSION:
+        version = ckpt.get("version") if isinstance(ckpt, dict) else None
+        return f"of format version {version}, not {CHECKPOINT_VERSION}"
+    missing = [k for k in KEYS if k not in ckpt]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    if ckpt["fingerprint"] != want_fingerprint:
+        return "written under other params or data"
+    saved, want = ckpt["model"], model.state_dict()
+    if not isinstance(saved, dict) or {k: getattr(v, "shape", None) for k, v in saved.items()} != \
+            {k: v.shape for k, v in want.items()}:
+        return "of another model layout"
+    return None
+
+
+def load_checkpoint(path, want_fingerprint, model, log):
+    """The checkpoint to resume from, or None; one that cannot be used (torn, of another version or layout, written
+    under other params) is renamed aside, named in one line, and training starts over."""
     path = Path(path)
     if not path.exists():
         return None
@@ -18,7 +41,7 @@ def load_checkpoint(path, want_fingerprint, log):
     except Exception as e:  # a torn or foreign file: never trust it
         ckpt, why = None, f"unreadable ({type(e).__name__})"
     else:
-        why = None if ckpt.get("fingerprint") == want_fingerprint else "written under other params or data"
+        why = unusable(ckpt, want_fingerprint, model)
     if why:
         aside = path.with_name(path.stem + ".stale" + path.suffix)
         path.replace(aside)
@@ -33,7 +56,7 @@ def checkpoint_file(checkpoint_dir, run_fingerprint):
 
 
 def save_checkpoint(run, path, epoch, step, history):
-    save_atomic({"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+    save_atomic({"version": CHECKPOINT_VERSION, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
                  "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
                  "rng_cpu": torch.get_rng_state(),
                  "epoch": epoch, "step": step, "history": history, "fingerprint": run.fingerprint}, path)
@@ -43,7 +66,7 @@ def resume(run, path, log):
     """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start. Under torchrun
     rank 0 alone reads it (and sets a torn or stale one aside) and sends it to every rank, so that all ranks resume
     from the same epoch, step, weights, optimizer and schedule (a node-local disk holds it on rank 0's node only)."""
-    ckpt = load_checkpoint(path, run.fingerprint, log) if run.rank == 0 else None
+    ckpt = load_checkpoint(path, run.fingerprint, run.model, log) if run.rank == 0 else None
     if run.world > 1:
         box = [ckpt]
         dist.broadcast_object_list(box, src=0, device=run.device if run.device.type == "cuda" else None)

@@ -28,7 +28,7 @@ from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
 from .pauses import PauseClock
 from .seeds import stream_seed
-from . import devices
+from . import devices, memory
 from . import precision as precisions
 from .models import build_model, model_file, model_summary
 from ..data.prepare import train_and_eval_splits
@@ -192,6 +192,7 @@ def setup(params, train_path, val_path, log=print):
     torch.manual_seed(stream_seed(params["seed"], "init"))
     (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
         train_path, val_path, params["tune_holdout"], params["seed"])
+    memory.check_fits(params, len(classes), params["batch_size"] // world, len(labels) + len(val_labels), device)
     train = to_device_tensors(images, labels, device)
     val = to_device_tensors(val_images, val_labels, device)
     model = build_model(params, len(classes))

@@ -6,7 +6,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .archs import ARCHITECTURES
-from ..errors import SkipnetError
+from ..errors import SkipnetError, quote
+from ..params import SCHEMA
 
 
 class SkipBlock(nn.Module):
@@ -113,6 +114,34 @@ def build_model(config, num_classes):
                                        image_size=config["image_size"])
 
 
+def size_estimate(config, num_classes):
+    """(state-dict values, parameters, layer output values per image) of the model `config` would build, without
+    building it: measured on the meta device (no memory) at depths 1 and 2 and image sizes 8 and 16, then
+    extrapolated, exact because every architecture here is bilinear in depth and image_size squared (a block's
+    weights and outputs come per unit of depth, its outputs and the classifier's input per pixel)."""
+    def measure(depth, size):
+        with torch.device("meta"):
+            model = build_model({**config, "depth": depth, "image_size": size}, num_classes)
+        outputs = 0
+
+        def count(module, inputs, output):
+            nonlocal outputs
+            outputs += output.numel()
+
+        hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, size, size, device="meta"))
+        for h in hooks:
+            h.remove()
+        return (sum(v.numel() for v in model.state_dict().values()), sum(p.numel() for p in model.parameters()),
+                outputs)
+
+    (a, b), (c, d) = (measure(1, 8), measure(2, 8)), (measure(1, 16), measure(2, 16))
+    depth, pixels = config.get("depth", 1) - 1, (config["image_size"] ** 2 - 64) / (256 - 64)
+    return tuple(round(a_ + (b_ - a_) * depth + (c_ - a_) * pixels + (d_ - c_ - b_ + a_) * depth * pixels)
+                 for a_, b_, c_, d_ in zip(a, b, c, d))
+
+
 def model_summary(model, image_size):
     """Parameters, parameter tensors (the study's "layers") and multiply-accumulates per image."""
     macs = 0
@@ -167,11 +196,33 @@ def load_model_file(path):
     if saved.get("version") != MODEL_VERSION:
         raise SkipnetError(f"model file {path} is format version {saved.get('version')}, this skipnet reads "
                            f"version {MODEL_VERSION}: retrain it with this version")
-    try:
-        config = saved["config"]
+    try:  # the config against its own weights before anything is built: a few bytes must not ask for gigabytes
+        config, state = saved["config"], saved["state_dict"]
+        check_config(config)
+        held = sum(v.numel() for v in state.values())
+        built = size_estimate(config, len(config["classes"]))[0]
+        if built != held:
+            raise ValueError(f"the config builds {built:,} values, the weights hold {held:,}")
+        with torch.device("meta"):
+            shapes = {k: v.shape for k, v in build_model(config, len(config["classes"])).state_dict().items()}
+        if shapes != {k: v.shape for k, v in state.items()}:
+            raise ValueError("the config's layers are not the weights' shapes")
         model = build_model(config, len(config["classes"]))
-        model.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:  # no config, or one its weights do not fit
+        model.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:  # no config, or one its weights do not fit
         reason = f"no {e}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0]
         raise SkipnetError(f"model file {path} holds a config its weights do not match ({reason}): retrain it") from None
     return model.eval(), config
+
+
+def check_config(config):
+    """A model file's config holds what params.yaml's validation would let through (ValueError otherwise)."""
+    if not isinstance(config, dict) or config.get("arch") not in ARCHITECTURES:
+        raise ValueError(f"arch {quote(config.get('arch') if isinstance(config, dict) else config)}")
+    classes = config.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise ValueError(f"classes {quote(classes)}")
+    for key in (*ARCHITECTURES[config["arch"]].reads, "image_size"):
+        ok, allowed = SCHEMA[key](config.get(key))
+        if not ok:
+            raise ValueError(f"{key} {quote(config.get(key))}, not {allowed}")

@@ -1,0 +1,195 @@
+"""Nothing hangs, nothing exhausts memory, nothing blocks a rerun (issue 34): each mechanism with crafted input.
+Special files are real FIFOs; a full disk is a real 1 MiB tmpfs (mounting it needs root: skipped elsewhere)."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from conftest import MAIN_PARAMS, REPO, env, sh
+from skipnet.data import download, fetch, prepare
+from skipnet.errors import SkipnetError
+from skipnet.files import atomic_write_bytes, not_regular
+from skipnet.params import ParamError, load, validate
+from skipnet.training import checkpoints, engine
+from skipnet.training.models import build_model, model_file
+from test_engine import params
+
+CLASSES = ["boat", "dog"]
+FIVE = ["boat", "cake", "couch", "dog", "motorcycle"]
+MAX_RSS_MB = 1500  # python with torch imported is about 500-700 MB here; a model of depth 100000 would be gigabytes
+
+
+def a_model_file(path, **config):
+    model = build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5)
+    saved = model_file(model, {**MAIN_PARAMS, "depth": 1}, FIVE, "fp32")
+    saved["config"].update(config)
+    torch.save(saved, path)
+    return saved
+
+
+def predict(cwd, *args, timeout=120):
+    """tools/predict.py in a process that reports its peak memory (MB) as its last stderr line."""
+    code = ("import atexit, resource, runpy, sys; atexit.register(lambda: print('max_rss_mb', resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)); sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "tools/predict.py"), *map(str, args)], cwd=cwd,
+                          env=env(), capture_output=True, text=True, timeout=timeout)
+    *lines, rss = proc.stderr.strip().splitlines()
+    return proc.returncode, proc.stdout, lines, int(rss.split()[1])
+
+
+# 1. only regular files are opened
+
+def test_a_fifo_in_a_folder_dataset_is_skipped_by_name_never_opened(tmp_path):
+    root = tmp_path / "photos"
+    for split in ("train", "val"):
+        for name in CLASSES:
+            (root / split / name).mkdir(parents=True)
+            Image.new("RGB", (40, 30), "green").save(root / split / name / "1.jpg")
+    os.mkfifo(root / "train/boat/99.jpg")  # opening it would block until someone writes
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "params.yaml").write_text(yaml.safe_dump({**MAIN_PARAMS, "dataset": "folder", "classes": CLASSES,
+                                                      "datasets": {**MAIN_PARAMS["datasets"], "folder": {
+                                                          "root": str(root), "train_per_class": None,
+                                                          "val_per_class": None}}}))
+    proc = sh([sys.executable, str(REPO / "stages/download.py")], cwd=repo, timeout=60)
+    assert proc.stderr.strip().splitlines() == [f"skipped: {root / 'train/boat/99.jpg'}: a named pipe (FIFO)"]
+    index = json.loads((repo / "data/source/annotations/instances_train2017.json").read_text())
+    assert [i["file_name"] for i in index["images"]] == ["boat/1.jpg", "dog/1.jpg"] or len(index["images"]) == 2
+    (root / "train/dog/1.jpg").unlink()
+    os.mkfifo(root / "train/dog/1.jpg")
+    proc = sh([sys.executable, str(REPO / "stages/download.py")], cwd=repo, check=False, timeout=60)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f"error: {root / 'train/dog'} holds no readable images (regular .jpg, .jpeg or .png files)")
+
+
+def test_fetch_names_a_fifo_in_its_image_list_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jpg")
+    assert not_regular(tmp_path / "pipe.jpg") == "a named pipe (FIFO)"
+    with pytest.raises(fetch.FetchError, match="a named pipe"):
+        fetch.read_source(None, str(tmp_path / "pipe.jpg"))
+
+
+def test_predict_over_special_files_only_says_so_and_exits_non_zero(tmp_path):
+    a_model_file(tmp_path / "model.pt")
+    (tmp_path / "photos").mkdir()
+    os.mkfifo(tmp_path / "photos/99.jpg")
+    code, out, lines, _ = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photos",
+                                  tmp_path / "photos/99.jpg")
+    pipe = tmp_path / "photos/99.jpg"
+    assert code == 1 and out == ""
+    assert lines == [f"error: {pipe}: a named pipe (FIFO), skipped"] * 2 + ["0 predicted, 2 failed"]
+
+
+# 2. sizes checked before memory is asked for
+
+def test_a_small_model_file_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
+    a_model_file(tmp_path / "model.pt", depth=100000)
+    assert (tmp_path / "model.pt").stat().st_size < 2_000_000
+    Image.new("RGB", (40, 30), "green").save(tmp_path / "photo.jpg")
+    code, _, lines, rss = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photo.jpg", timeout=60)
+    assert code == 2 and len(lines) == 1, lines
+    assert "holds a config its weights do not match (the config builds" in lines[0]
+    assert rss < MAX_RSS_MB, rss
+
+
+def test_params_the_machine_cannot_hold_are_one_line_naming_both_numbers(tiny_sample):
+    for too_big in ({"depth": 100000}, {"image_size": 4096}):
+        with pytest.raises(SkipnetError) as err:
+            engine.setup(params(**too_big), *tiny_sample, log=lambda *_: None)
+        line = str(err.value)
+        assert line.startswith("this run needs about ") and "GB available: lower depth, image_size" in line, line
+    with pytest.raises(SkipnetError, match=r"need [\d.]+ GB and this machine has [\d.]+ GB available"):
+        prepare.pack([tiny_sample[0]], 10**6)
+
+
+# 3. a resume checkpoint that cannot be used is set aside
+
+@pytest.mark.parametrize("layout, why", [
+    ("no version", "of format version None"), ("no model", "missing model"), ("other shapes", "another model layout")])
+def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(layout, why, tiny_sample, tmp_path):
+    p = params(epochs=1, batch_size=32)
+    run = engine.setup(p, *tiny_sample, log=lambda *_: None)
+    good = {"version": checkpoints.CHECKPOINT_VERSION, "model": run.model.state_dict(), "optimizer": {},
+            "scheduler": {}, "scaler": {}, "rng_cpu": torch.get_rng_state(), "epoch": 1, "step": 3, "history": {},
+            "fingerprint": run.fingerprint}
+    bad = {"no version": {k: v for k, v in good.items() if k != "version"},
+           "no model": {k: v for k, v in good.items() if k != "model"},
+           "other shapes": {**good, "model": {k: v[..., :1] for k, v in good["model"].items()}}}[layout]
+    ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
+    torch.save(bad, ckpt)
+    logged = []
+    _, h = engine.train(p, *tiny_sample, tmp_path / "m.pt", tmp_path, log=logged.append)
+    assert any(why in line and "set aside as" in line for line in logged), logged
+    assert len(h["epochs"]) == 1 and ckpt.with_name(ckpt.stem + ".stale.pt").exists()
+
+
+# 4. out of space
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a 1 MiB tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_is_one_line_naming_the_path_and_the_space_left_and_nothing_is_torn(tiny_disk):
+    for write in (lambda p: atomic_write_bytes(p, b"\0" * (2 << 20)),
+                  lambda p: checkpoints.save_atomic({"w": torch.zeros(1 << 19)}, p)):  # torch's own writer
+        with pytest.raises(SkipnetError) as err:
+            write(tiny_disk / "model.pt")
+        assert str(err.value).startswith(f"no space left to write {tiny_disk / 'model.pt'} (")
+        assert "MiB free on its disk" in str(err.value)
+        assert list(tiny_disk.iterdir()) == []  # no temp file, no torn file
+    atomic_write_bytes(tiny_disk / "model.pt", b"fits")  # a rerun once there is space
+    assert (tiny_disk / "model.pt").read_bytes() == b"fits"
+
+
+# 5. params checked for type everywhere, values quoted briefly, tune_holdout against the images
+
+def test_params_that_are_not_text_or_hide_wrong_types_are_one_line(tmp_path):
+    (tmp_path / "params.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
+    with pytest.raises(SkipnetError, match="is not a YAML text file"):
+        load(tmp_path / "params.yaml")
+    with pytest.raises(ParamError, match=r"classes\[1\] = \['dog'\] is not allowed"):
+        validate({**MAIN_PARAMS, "classes": ["boat", ["dog"]]})
+    with pytest.raises(ParamError) as err:
+        validate({**MAIN_PARAMS, "lr": "x" * 10**6})
+    assert len(str(err.value)) < 300 and "(1000002 characters)" in str(err.value)
+
+
+def test_a_tune_holdout_that_holds_out_nothing_stops_before_training(tiny_sample):
+    with pytest.raises(SkipnetError, match=r"tune_holdout = 0.001 of 96 train images holds out 0"):
+        engine.setup(params(tune_holdout=0.001), *tiny_sample, log=lambda *_: None)
+
+
+# 6. what a person or a program reads cannot be forged or broken
+
+def test_a_newline_in_a_file_name_cannot_forge_a_row(tmp_path):
+    a_model_file(tmp_path / "model.pt")
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (40, 30), "green").save(tmp_path / "photos/x.jpg")
+    os.rename(tmp_path / "photos/x.jpg", tmp_path / "photos/a\nboat  99.9%.jpg")
+    code, out, _, _ = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photos")
+    assert code == 0 and len(out.strip().splitlines()) == 2, out  # the header and one row
+    assert "a\\nboat  99.9%.jpg" in out
+
+
+def test_a_model_with_non_finite_weights_is_refused_in_the_table_and_in_json(tmp_path):
+    saved = a_model_file(tmp_path / "model.pt")
+    saved["state_dict"]["fc2.bias"][0] = float("nan")
+    torch.save(saved, tmp_path / "model.pt")
+    Image.new("RGB", (40, 30), "green").save(tmp_path / "photo.jpg")
+    for extra in ([], ["--json"]):
+        code, out, lines, _ = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photo.jpg", *extra)
+        assert code == 2 and out == "" and len(lines) == 1 and "non-finite outputs" in lines[0], lines
