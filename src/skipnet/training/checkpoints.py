@@ -82,5 +82,5 @@ def resume(run, path, log):
 
 
 def save_atomic(obj, path):
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:  # our file object: closed (its space freed) on any error
+        torch.save(obj, f)
