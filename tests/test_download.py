@@ -83,7 +83,7 @@ def test_folder_is_indexed_per_split(tmp_path):
 def test_folder_errors_name_the_problem(tmp_path):
     root = tmp_path / "f"
     _folder(root, {("train", "boat"): 1, ("val", "boat"): 1, ("train", "dog"): 0})
-    with pytest.raises(SkipnetError, match=r"train/dog holds no images"):
+    with pytest.raises(SkipnetError, match=r"train/dog holds no readable images"):
         download.index_folder(root, ["boat", "dog"], tmp_path / "out")
     with pytest.raises(SkipnetError, match=r"class 'cake' has no folder .*train/cake"):
         download.index_folder(root, ["boat", "cake"], tmp_path / "out")

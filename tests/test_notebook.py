@@ -1,16 +1,18 @@
-"""notebooks/colab.ipynb, the study's Colab path, executed headless on the CPU in a fresh copy of the repo (a real
-kernel, nbclient) with its parameters cell set to a small quick start and no install (the venv has the requirements;
-scripts/test_minimum.py checks that `pip install -e .` keeps an installed torch)."""
+"""notebooks/colab.ipynb, the study's Colab path, executed headless on the CPU (a real kernel, nbclient) in a copy of
+the quick start's repo (its git identity removed, as in a fresh runtime) with its parameters cell set to the suite's
+quick start, which DVC's run-cache restores, and no install (the venv has the requirements; scripts/test_minimum.py
+checks that `pip install -e .` keeps an installed torch)."""
+import shlex
 
 import nbformat
 from nbclient import NotebookClient
 
-from conftest import REPO, copy_repo, env, sh
+from conftest import QUICK_OVERRIDES, REPO, env, readme_line, sh
 
 PARAMETERS = """REPO_URL = "not used: WORKDIR holds the repo"
 WORKDIR = {workdir!r}
 STUDY = False
-QUICK = "-S dataset=sample -S depth=1 -S epochs=2 -S batch_size=16 -S datasets.sample.train_per_class=16 -S datasets.sample.val_per_class=8"
+QUICK = {quick!r}
 INSTALL = False
 """
 
@@ -19,13 +21,14 @@ def text(cell):
     return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
 
 
-def test_the_colab_notebook_runs_a_students_path_and_shows_its_results(tmp_path):
-    repo = copy_repo(tmp_path / "skipnet")
+def test_the_colab_notebook_runs_a_students_path_and_shows_its_results(trained_repo, tmp_path):
+    repo = trained_repo
     sh("git config --unset user.email && git config --unset user.name", cwd=repo)  # a fresh runtime has no identity
+    quick = shlex.split(readme_line("dvc exp run -S dataset=sample").split(" && ")[0])[3:] + QUICK_OVERRIDES
     (tmp_path / "gitconfig").write_text("")
     nb = nbformat.read(REPO / "notebooks/colab.ipynb", as_version=4)
     (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    parameters.source = PARAMETERS.format(workdir=str(repo))
+    parameters.source = PARAMETERS.format(workdir=str(repo), quick=shlex.join(quick))
     kernel_env = dict(env(), GIT_CONFIG_GLOBAL=str(tmp_path / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
         env=kernel_env)

@@ -114,9 +114,9 @@ SCHEMA = {
 def _check_classes(v):
     if not isinstance(v, list) or len(v) < 2:
         raise ParamError("classes", v, "a list of at least two COCO category names, e.g. [boat, dog]")
-    for i, name in enumerate(v):
+    for name in v:
         if not isinstance(name, str) or name not in CATEGORY_IDS:
-            raise ParamError(f"classes[{i}]", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
+            raise ParamError("classes", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
     dupes = sorted({n for n in v if v.count(n) > 1})
     if dupes:
         raise ParamError("classes", dupes[0], "each class once (it appears twice)")
