@@ -109,7 +109,7 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sampl
             "scheduler": {}, "scaler": {}, "rng_cpu": torch.get_rng_state(), "epoch": 1, "step": 3, "history": {},
             "fingerprint": run.fingerprint}
     ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
-    for why, bad in (("of format version None", {k: v for k, v in good.items() if k != "version"}),
+    for why, bad in ((f"of format version None, not {checkpoints.CHECKPOINT_VERSION}", {k: v for k, v in good.items() if k != "version"}),
                      ("missing model", {k: v for k, v in good.items() if k != "model"}),
                      ("of another model layout", {**good, "model": {k: v.flatten()[:1] for k, v in good["model"].items()}})):
         torch.save(bad, ckpt)
