@@ -1,4 +1,5 @@
 """Bench inputs: generated sample images re-saved at COCO's typical 640x480, as JPEG files."""
+
 from pathlib import Path
 
 from PIL import Image

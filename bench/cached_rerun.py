@@ -1,11 +1,13 @@
 """The run-cache: switching back to a param set DVC already ran, against running it the first time.
 
 In a fresh copy of the repo: the README's quick start (timed: the first run of these params), another lr,
-then the quick start's lr again (timed: DVC restores train from its run-cache; evaluate reruns). Prints both wall times and
+then the quick start's lr again (timed: DVC restores train from its run-cache; evaluate reruns). Prints both wall
+times and
 their ratio, measured side by side in one run.
 
     python bench/cached_rerun.py
 """
+
 import shlex
 import subprocess
 import sys
@@ -19,19 +21,29 @@ BIN = Path(sys.executable).parent
 
 def run(args, cwd):
     t0 = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, shell=isinstance(args, str),
-                          env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home())})
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        shell=isinstance(args, str),
+        env={"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(Path.home())},
+    )
     if proc.returncode:
         raise SystemExit(f"{args} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return time.perf_counter() - t0, proc.stdout
 
 
 def main():
-    quick = next(line for line in (REPO / "README.md").read_text().splitlines()
-                 if line.startswith("dvc exp run -S dataset=sample")).split(" && ")[0]  # not its `git checkout`
+    quick = next(
+        line
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith("dvc exp run -S dataset=sample")
+    ).split(" && ")[0]  # not its `git checkout`
     with tempfile.TemporaryDirectory() as tmp:
-        files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                               text=True, check=True).stdout.split()
+        files = subprocess.run(
+            ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
         repo = Path(tmp) / "repo"
         for rel in files:
             if (REPO / rel).is_file():

@@ -5,6 +5,7 @@ like a distant server.
 
     python bench/fetch_throughput.py [--images 400] [--latency 0.05] [--workers 32]
 """
+
 import argparse
 import multiprocessing as mp
 import sys

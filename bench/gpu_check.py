@@ -13,6 +13,7 @@ the same JPEG files:
 Prints the settings used, both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dense bf16).
 Runs on CPU too with small settings (--train 500 --val 100 --epochs 1 --depth 1) as a smoke test.
 """
+
 import argparse
 import json
 import sys
@@ -28,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
-
 from run_grid import run_stages  # noqa: E402
+
 from skipnet.data import select  # noqa: E402
 from skipnet.training.models import MyNet, model_summary  # noqa: E402
 from train_throughput import StudyDataset  # noqa: E402
@@ -43,8 +44,7 @@ def study_slice(paths, labels, depth, batches, device):
     torch.manual_seed(0)
     net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=32).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
-    loader = torch.utils.data.DataLoader(StudyDataset(paths, labels, 32), batch_size=128, shuffle=True,
-                                         num_workers=2)
+    loader = torch.utils.data.DataLoader(StudyDataset(paths, labels, 32), batch_size=128, shuffle=True, num_workers=2)
     seen, t0 = 0, None
     for i, (x, y) in enumerate(loader):
         if i == 2:
@@ -59,8 +59,10 @@ def study_slice(paths, labels, depth, batches, device):
         if i == batches + 1:
             break
     if t0 is None:
-        raise SystemExit(f"--train {len(paths)} gives too few batches of 128 for --study-batches {batches} "
-                         "(two warm-up batches come first): raise --train")
+        raise SystemExit(
+            f"--train {len(paths)} gives too few batches of 128 for --study-batches {batches} "
+            "(two warm-up batches come first): raise --train"
+        )
     if device.type == "cuda":
         torch.cuda.synchronize()
     return seen / (time.perf_counter() - t0)
@@ -80,8 +82,10 @@ def main():
         work = Path(tmp)
         params = yaml.safe_load((REPO / "params.yaml").read_text())
         params.update(dataset="sample", depth=args.depth, epochs=args.epochs, compile=args.compile)
-        params["datasets"]["sample"] = {"train_per_class": args.train // len(CLASSES),
-                                        "val_per_class": args.val // len(CLASSES)}
+        params["datasets"]["sample"] = {
+            "train_per_class": args.train // len(CLASSES),
+            "val_per_class": args.val // len(CLASSES),
+        }
         t0 = time.perf_counter()
         run_stages(params, work)
         wall = time.perf_counter() - t0
@@ -95,16 +99,23 @@ def main():
 
     macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
     train_flops_per_image = 6 * macs  # forward 2*MACs, backward twice the forward
-    print(f"device: {history['device']}, torch {torch.__version__}; precision {history['precision']} "
-          f"({history['precision_reason']}); deterministic: {params['deterministic']}; "
-          f"checkpoint_every: {params['checkpoint_every']}; compile: {params['compile']}")
-    print(f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
-          f"{ours:.0f} img/s, "
-          f"final val acc {history['epochs'][-1]['val_acc']:.4f}")
+    print(
+        f"device: {history['device']}, torch {torch.__version__}; precision {history['precision']} "
+        f"({history['precision_reason']}); deterministic: {params['deterministic']}; "
+        f"checkpoint_every: {params['checkpoint_every']}; compile: {params['compile']}"
+    )
+    print(
+        f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
+        f"{ours:.0f} img/s, "
+        f"final val acc {history['epochs'][-1]['val_acc']:.4f}"
+    )
     print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
     print(f"ratio: {ours / study:.1f}x")
-    print(f"MFU (engine, {history['precision']}, {train_flops_per_image / 1e9:.2f} GFLOP per training image, peak 790 TFLOP/s): "
-          f"{100 * ours * train_flops_per_image / PEAK_FLOPS:.2f}%")
+    print(
+        f"MFU (engine, {history['precision']}, {train_flops_per_image / 1e9:.2f} GFLOP per training image, "
+        f"peak 790 TFLOP/s): "
+        f"{100 * ours * train_flops_per_image / PEAK_FLOPS:.2f}%"
+    )
 
 
 if __name__ == "__main__":

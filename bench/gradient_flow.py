@@ -5,6 +5,7 @@ prints stem/fc gradient-norm ratios for the first steps, for each depth and skip
 
     python bench/gradient_flow.py [--depths 8 16]
 """
+
 import argparse
 import tempfile
 from pathlib import Path
@@ -27,8 +28,16 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         sample.generate(tmp / "src", CLASSES, 300, seed=60146)
-        rows, _ = select.select(tmp / "src/annotations/instances_train2017.json", None, CLASSES, 240, 60, 60146,
-                                lambda f: str(tmp / "src/train2017" / f), "datasets.sample")
+        rows, _ = select.select(
+            tmp / "src/annotations/instances_train2017.json",
+            None,
+            CLASSES,
+            240,
+            60,
+            60146,
+            lambda f: str(tmp / "src/train2017" / f),
+            "datasets.sample",
+        )
         fetch.fetch(rows, tmp / "img", 8, 10)
         prepare.run(rows, tmp / "img", CLASSES, 32, tmp / "prep")
         params = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -36,11 +45,18 @@ def main():
         for depth in args.depths:
             for skip in (True, False):
                 params.update(dataset="sample", depth=depth, epochs=1, display_interval=1, skip_connections=skip)
-                _, h = engine.train(params, tmp / "prep/train.npz", tmp / "prep/val.npz", tmp / "m.pt",
-                                    tmp / f"c{depth}{skip}.pt", log=lambda *_: None)
+                _, h = engine.train(
+                    params,
+                    tmp / "prep/train.npz",
+                    tmp / "prep/val.npz",
+                    tmp / "m.pt",
+                    tmp / f"c{depth}{skip}.pt",
+                    log=lambda *_: None,
+                )
                 ratios = [r["stem"] / r["fc"] for r in h["grad_norms"][: args.steps]]
-                lines.append(f"depth {depth:2d} skip={str(skip):5s} stem/fc per step: "
-                             + " ".join(f"{r:.3g}" for r in ratios))
+                lines.append(
+                    f"depth {depth:2d} skip={str(skip):5s} stem/fc per step: " + " ".join(f"{r:.3g}" for r in ratios)
+                )
     print("\n".join(lines))
 
 

@@ -5,6 +5,7 @@ photographs from ../shared/data/coco-5class-64/val, same precision (what auto pi
 
     python bench/predict_throughput.py [--images 1000] [--depth 16]
 """
+
 import argparse
 import time
 from pathlib import Path
@@ -12,9 +13,9 @@ from pathlib import Path
 import torch
 
 from skipnet.analysis import predict
+from skipnet.data.prepare import load_image
 from skipnet.training import precision
 from skipnet.training.models import MyNet, model_file
-from skipnet.data.prepare import load_image
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared/data/coco-5class-64/val"
 
@@ -43,8 +44,10 @@ def main():
     images, good, _ = predict.decode(files, 32, progress=False)
     predict.top(predict.probabilities(net, config, images), config["classes"], 3)
     batched = len(good) / (time.perf_counter() - t0)
-    print(f"MyNet-{args.depth}, {len(files)} real photographs (64x64 JPEG -> 32x32), {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}, precision {chosen}")
+    print(
+        f"MyNet-{args.depth}, {len(files)} real photographs (64x64 JPEG -> 32x32), {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}, precision {chosen}"
+    )
     print(f"one image at a time (decode, forward):           {naive:8.1f} img/s")
     print(f"predict: decode on every core, batches of {predict.BATCH}: {batched:8.1f} img/s  ({batched / naive:.1f}x)")
 

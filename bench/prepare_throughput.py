@@ -5,6 +5,7 @@ on every epoch). Ours: PIL draft-mode decode + antialiased resize to uint8, on o
 
     python bench/prepare_throughput.py [--images 500] [--size 32]
 """
+
 import argparse
 import os
 import tempfile
@@ -41,7 +42,9 @@ def main():
     print(f"{len(paths)} JPEGs of 640x480 -> {args.size}x{args.size}")
     print(f"study (full decode + ToTensor + Resize), 1 core: {study:7.1f} img/s")
     print(f"ours (draft decode + resize), 1 core:            {one_core:7.1f} img/s  ({one_core / study:.1f}x per core)")
-    print(f"ours, {os.cpu_count()} processes:                          {all_cores:7.1f} img/s  ({all_cores / study:.1f}x)")
+    print(
+        f"ours, {os.cpu_count()} processes:                          {all_cores:7.1f} img/s  ({all_cores / study:.1f}x)"
+    )
 
 
 if __name__ == "__main__":

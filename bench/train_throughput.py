@@ -7,9 +7,10 @@ by index, normalization on the device, channels_last), in fp32 and bf16 autocast
 `precision: auto` picks on this CPU, and why.
 
     python bench/train_throughput.py [--depth 16] [--batches 6]
-    python bench/train_throughput.py --overhead [--batches 4]   # the improved recipe's step: before/after issue 23 item 4
+    python bench/train_throughput.py --overhead [--batches 4]   # the improved recipe's step, before/after item 4
     ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 python bench/train_throughput.py   # a CPU without bf16
 """
+
 import argparse
 import tempfile
 import time
@@ -25,9 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from _images import CLASSES, coco_sized_jpegs
 from skipnet.analysis import study
+from skipnet.data.prepare import pack, save_split
 from skipnet.training import batches, engine, precision
 from skipnet.training.models import MyNet
-from skipnet.data.prepare import pack, save_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,16 +113,18 @@ def time_overhead(images, depth, steps, size):
     y_all = torch.randint(0, len(CLASSES), (len(x_all),))
     draws = batches.augment_draws(len(x_all), pad, torch.Generator().manual_seed(1), torch.device("cpu"))
     gen = torch.Generator().manual_seed(1)
-    ways = {"before": lambda x, i: (augment_per_step(x, pad, True, gen), grad_norms_per_tensor),
-            "after": lambda x, i: (batches.augment(x, pad, True, draws[:, i:i + 128]), engine.grad_norms)}
+    ways = {
+        "before": lambda x, i: (augment_per_step(x, pad, True, gen), grad_norms_per_tensor),
+        "after": lambda x, i: (batches.augment(x, pad, True, draws[:, i : i + 128]), engine.grad_norms),
+    }
     totals = {w: [0.0, 0.0] for w in ways}
     for b in range(steps + 1):
         for way, prepare in ways.items():
             i = (b * 128) % (len(x_all) - 127)
             t0 = time.perf_counter()
-            x, norms = prepare(engine.normalize(x_all[i:i + 128], channels_last=True), i)
+            x, norms = prepare(engine.normalize(x_all[i : i + 128], channels_last=True), i)
             t1 = time.perf_counter()
-            loss = torch.nn.functional.cross_entropy(net(x), y_all[i:i + 128])
+            loss = torch.nn.functional.cross_entropy(net(x), y_all[i : i + 128])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             t2 = time.perf_counter()
@@ -156,21 +159,33 @@ def main():
     ap.add_argument("--depth", type=int, default=16)
     ap.add_argument("--batches", type=int, default=6, help="timed batches per loop (after one warm-up batch)")
     ap.add_argument("--size", type=int, default=32)
-    ap.add_argument("--slow-batches", type=int, default=1,
-                    help="timed batches for bf16 where this CPU only emulates it (about 15x slower)")
-    ap.add_argument("--overhead", action="store_true", help="only the improved recipe's step, before and after "
-                    "issue 23 item 4 (augmentation draws once an epoch, channels_last kept, foreach norms)")
+    ap.add_argument(
+        "--slow-batches",
+        type=int,
+        default=1,
+        help="timed batches for bf16 where this CPU only emulates it (about 15x slower)",
+    )
+    ap.add_argument(
+        "--overhead",
+        action="store_true",
+        help="only the improved recipe's step, before and after "
+        "issue 23 item 4 (augmentation draws once an epoch, channels_last kept, foreach norms)",
+    )
     args = ap.parse_args()
     if args.overhead:
         with tempfile.TemporaryDirectory() as tmp:
             paths, _ = coco_sized_jpegs(tmp, per_class=(args.batches + 2) * 128 // len(CLASSES) + 1)
             got = time_overhead(pack(paths, args.size), args.depth, args.batches, args.size)
-        print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, fp32, {torch.get_num_threads()} threads, CPU "
-              f"capability {torch.backends.cpu.get_cpu_capability()}, {args.batches} timed steps each, alternating")
+        print(
+            f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, fp32, {torch.get_num_threads()} threads, CPU "
+            f"capability {torch.backends.cpu.get_cpu_capability()}, {args.batches} timed steps each, alternating"
+        )
         for way, (step, calls) in got.items():
             print(f"{way:7s} step {step:7.3f} s   augmentation + gradient norms {1000 * calls:7.1f} ms")
-        print(f"after / before: step {got['after'][0] / got['before'][0]:.3f}x, "
-              f"augmentation + norms {got['after'][1] / got['before'][1]:.3f}x")
+        print(
+            f"after / before: step {got['after'][0] / got['before'][0]:.3f}x, "
+            f"augmentation + norms {got['after'][1] / got['before'][1]:.3f}x"
+        )
         return
     auto, reason, _ = precision.decide("auto", "cpu", cpu=precision.cpu_facts())
     bf16_batches = args.batches if auto == "bf16" else args.slow_batches
@@ -186,8 +201,10 @@ def main():
             adam = "fused" if opt.get("fused") else "foreach"
             rows.append((f"engine epoch, {arithmetic}, channels_last, {adam} Adam ({n} batches)", speed))
         ceiling = time_compute_ceiling(args.depth, bf16_batches, args.size)
-    print(f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, {torch.get_num_threads()} threads, "
-          f"{args.batches} timed batches each unless noted, CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"MyNet-{args.depth}, {args.size}x{args.size}, batch 128, {torch.get_num_threads()} threads, "
+        f"{args.batches} timed batches each unless noted, CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     print(f"precision: auto -> {auto} ({reason})")
     print(f"{'study loop (JPEG decode per sample, 2 workers, fp32)':60s} {study:7.1f} img/s")
     for name, speed in rows:

@@ -8,6 +8,7 @@ arguments given (default: the whole suite). Record what it printed in bench/RESU
     python scripts/test_minimum.py                       # venv in .venv-min, the whole suite
     python scripts/test_minimum.py --venv /tmp/v -- tests/test_params.py -x
 """
+
 import argparse
 import json
 import re
@@ -54,15 +55,30 @@ def main():
     pip = [python, "-m", "pip", "install", "-q"]
     subprocess.run([*pip, *pins, *test_tools({name(p) for p in pins})], check=True)
     subprocess.run([*pip, "--no-deps", "-e", str(REPO)], check=True)
-    report = subprocess.run([python, "-m", "pip", "install", "--dry-run", "-q", "--report", "-", "-e", str(REPO)],
-                            check=True, capture_output=True, text=True).stdout
-    over = [item["metadata"]["name"] for item in json.loads(report)["install"]
-            if item["metadata"]["name"].lower() != "skipnet"]
+    report = subprocess.run(
+        [python, "-m", "pip", "install", "--dry-run", "-q", "--report", "-", "-e", str(REPO)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    over = [
+        item["metadata"]["name"]
+        for item in json.loads(report)["install"]
+        if item["metadata"]["name"].lower() != "skipnet"
+    ]
     if over:
         sys.exit(f"error: `pip install -e .` would replace {', '.join(over)} installed at the declared minimum")
-    versions = subprocess.run([python, "-c", "import torch, torchvision; print('torch', torch.__version__, "
-                               "'CUDA', torch.version.cuda, 'torchvision', torchvision.__version__)"],
-                              check=True, capture_output=True, text=True).stdout.strip()
+    versions = subprocess.run(
+        [
+            python,
+            "-c",
+            "import torch, torchvision; print('torch', torch.__version__, "
+            "'CUDA', torch.version.cuda, 'torchvision', torchvision.__version__)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     print(f"minimums: {' '.join(pins)}\n{versions}; `pip install -e .` keeps them", flush=True)
     sys.exit(subprocess.run([python, "-m", "pytest", "-q", *args.pytest_args], cwd=REPO).returncode)
 

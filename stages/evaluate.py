@@ -7,12 +7,13 @@ The detail stays one command away:
 metrics/predictions.csv holds the predicted class of every val image (by file name), so that two runs
 scored on the same images can be compared image by image (a paired test).
 """
+
 import json
 from pathlib import Path
 
 from skipnet.analysis import evaluate
-from skipnet.data import prepare, select
 from skipnet.cli import run_stage
+from skipnet.data import prepare, select
 from skipnet.files import atomic_write_text
 
 TRAIN_NPZ = "data/prepared/train.npz"  # read only with tune_holdout > 0
@@ -40,8 +41,10 @@ DATA_METRICS = "metrics/data.json"
 
 def main(params, args):
     history = json.loads(Path(TRAIN_LOG).read_text())
-    names = [r["file_name"] for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"],
-                                                        params["seed"])]
+    names = [
+        r["file_name"]
+        for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"], params["seed"])
+    ]
     scores = evaluate.run(params, TRAIN_NPZ, VAL_NPZ, history, names, OUT)
     # republished here: git-tracked, unlike the cached select stage's output
     atomic_write_text(DATA_METRICS, Path(SELECTION_STATS).read_text())

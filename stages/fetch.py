@@ -2,8 +2,9 @@
 
 Concurrent (fetch_workers), retried, atomic; a rerun fetches only what is missing or invalid.
 """
-from skipnet.data import fetch, select
+
 from skipnet.cli import run_stage
+from skipnet.data import fetch, select
 
 MANIFEST = "data/manifest.csv"
 IMAGES_DIR = "data/images"

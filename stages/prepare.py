@@ -1,7 +1,7 @@
 """prepare: decode, RGB, squash to image_size, pack to data/prepared/{train,val}.npz; plots/preview.png."""
-from skipnet.analysis import plots
-from skipnet.data import prepare, select
+
 from skipnet.cli import run_stage
+from skipnet.data import prepare, preview, select
 
 MANIFEST = "data/manifest.csv"
 IMAGES_DIR = "data/images"
@@ -10,10 +10,11 @@ PREVIEW_PNG = "plots/preview.png"
 
 
 def main(params, args):
-    splits = prepare.run(select.read_manifest(MANIFEST), IMAGES_DIR, params["classes"], params["image_size"],
-                         PREPARED_DIR)
+    splits = prepare.run(
+        select.read_manifest(MANIFEST), IMAGES_DIR, params["classes"], params["image_size"], PREPARED_DIR
+    )
     images, labels = splits["train"]
-    plots.preview_png(images, labels, params["classes"], PREVIEW_PNG)
+    preview.preview_png(images, labels, params["classes"], PREVIEW_PNG)
 
 
 if __name__ == "__main__":

@@ -12,16 +12,17 @@ stops at once; run several with `--queue` or `--temp`. Before the model is writt
 values this run trained with, else nothing is written. A GPU that torch cannot use stops the stage before it writes
 anything (skipnet.training.devices).
 """
+
 import contextlib
 import os
 
 import filelock
 
-from skipnet.training import devices, engine, live
 from skipnet.cli import run_stage
+from skipnet.config.params import load
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json
-from skipnet.params import load
+from skipnet.training import devices, engine, live
 
 TRAIN_NPZ = "data/prepared/train.npz"
 VAL_NPZ = "data/prepared/val.npz"
@@ -38,8 +39,10 @@ def workspace_lock():
         with filelock.FileLock(os.path.join(RESUME_DIR, ".train.lock"), timeout=0):
             yield
     except filelock.Timeout:
-        raise SkipnetError("another train stage is running in this workspace; run experiments side by side with "
-                           "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`") from None
+        raise SkipnetError(
+            "another train stage is running in this workspace; run experiments side by side with "
+            "`dvc exp run --queue ...` then `dvc exp run --run-all --jobs N`, or with `--temp`"
+        ) from None
 
 
 def params_unchanged(params, path):
@@ -47,8 +50,10 @@ def params_unchanged(params, path):
     now = load(path)
     changed = [f"{k}: {params[k]!r} -> {now[k]!r}" for k in engine.TRAINING_KEYS if now[k] != params[k]]
     if changed:
-        raise SkipnetError(f"{path} changed while this run trained ({'; '.join(changed)}): another experiment in "
-                           f"this workspace? Nothing written; rerun, one at a time or with --queue / --temp")
+        raise SkipnetError(
+            f"{path} changed while this run trained ({'; '.join(changed)}): another experiment in "
+            f"this workspace? Nothing written; rerun, one at a time or with --queue / --temp"
+        )
 
 
 def main(params, args):
@@ -56,8 +61,15 @@ def main(params, args):
     rank0 = int(os.environ.get("RANK", 0)) == 0
     with workspace_lock() if rank0 else contextlib.nullcontext():
         on_epoch = live.epoch_logger() if rank0 else None
-        _, history = engine.train(params, TRAIN_NPZ, VAL_NPZ, MODEL, RESUME_DIR, on_epoch=on_epoch,
-                                  before_save=lambda: params_unchanged(params, args.params))
+        _, history = engine.train(
+            params,
+            TRAIN_NPZ,
+            VAL_NPZ,
+            MODEL,
+            RESUME_DIR,
+            on_epoch=on_epoch,
+            before_save=lambda: params_unchanged(params, args.params),
+        )
         if rank0:  # everything the engine measured: per-epoch metrics, running loss, gradient norms, device
             atomic_write_json(TRAIN_LOG, history, indent=None)
 

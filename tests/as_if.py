@@ -3,10 +3,12 @@
     python tests/as_if.py [--no-fcntl] [--spawn] [--gpu-unreachable] [--cpu-only-build] SCRIPT [ARGS...]
 
 --no-fcntl: skipnet's own code (its modules, the script) cannot import fcntl or another POSIX-only module, as on
-Windows (third-party code keeps them: dvc_objects imports fcntl on Linux only, filelock uses msvcrt on Windows). --spawn: worker pools start by spawn, as on Windows and macOS (each
-worker a fresh interpreter that imports the script as __mp_main__). --gpu-unreachable: torch.cuda.is_available() is
+Windows (third-party code keeps them: dvc_objects imports fcntl on Linux only, filelock uses msvcrt on Windows).
+--spawn: worker pools start by spawn, as on Windows and macOS (each worker a fresh interpreter that imports the
+script as __mp_main__). --gpu-unreachable: torch.cuda.is_available() is
 False, as where the driver is older than the build's CUDA needs. --cpu-only-build: torch.version.cuda is None too.
 """
+
 import builtins
 import multiprocessing
 import os
@@ -28,6 +30,7 @@ def without_posix_modules(real_import):
         if name.split(".")[0] in POSIX_ONLY and ours(globals):
             raise ModuleNotFoundError(f"No module named {name!r} (as on Windows)", name=name)
         return real_import(name, globals, *args, **kwargs)
+
     return imports
 
 

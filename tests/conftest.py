@@ -1,4 +1,5 @@
 """Shared fixtures: a temp copy of the repo under git, a small prepared sample, subprocess helpers."""
+
 import os
 import shlex
 import shutil
@@ -41,8 +42,9 @@ def env():
 
 def sh(args, cwd, check=True, timeout=600):
     """Run a command; return CompletedProcess with text output. `check` asserts exit 0, showing output."""
-    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout,
-                          shell=isinstance(args, str))
+    proc = subprocess.run(
+        args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout, shell=isinstance(args, str)
+    )
     if check:
         assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
@@ -58,8 +60,7 @@ def free_port():
 def committed(path):
     """A file as committed at HEAD: tests never read the working copy's params.yaml or dvc.lock, which
     `dvc exp run -S` rewrites (the README's quick start does)."""
-    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["git", "show", f"HEAD:{path}"], cwd=REPO, capture_output=True, text=True, check=True).stdout
 
 
 MAIN_PARAMS = yaml.safe_load(committed("params.yaml"))
@@ -81,8 +82,9 @@ def set_params(repo, **dotted):
 def copy_repo(dest):
     """The repo's code (tracked and untracked-not-ignored files) with the committed params.yaml and no
     pipeline outputs, as a fresh git repo with one commit."""
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
     for rel in files:
         if (REPO / rel).is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -94,8 +96,10 @@ def copy_repo(dest):
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    sh("git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init",
-       cwd=dest)
+    sh(
+        "git init -q && git config user.email t@t && git config user.name t && git add -A && git commit -qm init",
+        cwd=dest,
+    )
     return dest
 
 
@@ -179,9 +183,16 @@ def small_sample(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("small_sample")
     sample.generate(root / "source", SMALL["classes"], SMALL["train"] + SMALL["val"], seed=1)
-    rows, _ = select.select(root / "source/annotations/instances_train2017.json", None, SMALL["classes"],
-                            SMALL["train"], SMALL["val"], 1, lambda f: str(root / "source/train2017" / f),
-                            "datasets.sample")
+    rows, _ = select.select(
+        root / "source/annotations/instances_train2017.json",
+        None,
+        SMALL["classes"],
+        SMALL["train"],
+        SMALL["val"],
+        1,
+        lambda f: str(root / "source/train2017" / f),
+        "datasets.sample",
+    )
     fetch.fetch(rows, root / "images", workers=4, timeout_s=5)
     prepare.run(rows, root / "images", SMALL["classes"], SMALL["size"], root / "prepared")
     return root / "prepared/train.npz", root / "prepared/val.npz", root
@@ -209,7 +220,28 @@ def boat_dog_repo(tmp_path_factory):
     if not BOAT_DOG.is_dir():
         pytest.skip(f"{BOAT_DOG} is not here")
     repo = copy_repo(tmp_path_factory.mktemp("boat_dog") / "repo")
-    sh(["dvc", "exp", "run", "-S", "dataset=folder", "-S", "classes=[boat,dog]",
-        "-S", f"datasets.folder.root={BOAT_DOG}", "-S", "datasets.folder.train_per_class=200",
-        "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=2", "-S", "batch_size=64"], cwd=repo)
+    sh(
+        [
+            "dvc",
+            "exp",
+            "run",
+            "-S",
+            "dataset=folder",
+            "-S",
+            "classes=[boat,dog]",
+            "-S",
+            f"datasets.folder.root={BOAT_DOG}",
+            "-S",
+            "datasets.folder.train_per_class=200",
+            "-S",
+            "datasets.folder.val_per_class=100",
+            "-S",
+            "depth=1",
+            "-S",
+            "epochs=2",
+            "-S",
+            "batch_size=64",
+        ],
+        cwd=repo,
+    )
     return repo

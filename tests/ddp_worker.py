@@ -1,5 +1,6 @@
 """Run under torchrun by test_engine: train, then report this rank's model state (parameters and BatchNorm
 buffers), and per epoch the images it drew and the augmentation each one got."""
+
 import hashlib
 import json
 import os
@@ -40,6 +41,7 @@ def digest(keys):
 
 weights = sorted(name for name, _ in model.named_parameters())
 augmented = [{str(i): d for i, d in zip(order, epoch_draws)} for order, epoch_draws in zip(orders, draws)]
-json.dump({"orders": orders, "weights": digest(weights), "state": digest(sorted(state)),
-           "augmented": augmented},
-          open(f"{out_dir}/rank{rank}.json", "w"))
+json.dump(
+    {"orders": orders, "weights": digest(weights), "state": digest(sorted(state)), "augmented": augmented},
+    open(f"{out_dir}/rank{rank}.json", "w"),
+)

@@ -11,6 +11,7 @@ Faults are queued per path and consumed one request at a time:
   "slow:S"    sleep S seconds before answering (longer than the client's timeout)
   "truncate"  send only the first half of the file, with a matching Content-Length
 """
+
 import json
 import shutil
 import threading
@@ -20,7 +21,8 @@ from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from skipnet.data import coco, sample
+from skipnet.config import coco
+from skipnet.data import sample
 from skipnet.data.download import md5sum
 
 

@@ -1,5 +1,6 @@
 """bench/ scripts are run by hand, now and then: each must still import against the library as it is now (a
 moved module breaks them silently otherwise)."""
+
 import sys
 
 from conftest import REPO, sh

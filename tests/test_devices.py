@@ -1,6 +1,7 @@
 """device: auto never trains on the CPU for want of a usable GPU without a word. The GPUs, drivers and torch builds
 here are stubs (no GPU on the machines that run this suite): facts passed to devices.choose, an nvidia-smi script on
 PATH, and torch.cuda answering False (tests/as_if.py); the CPU cases run for real."""
+
 import json
 import os
 import stat
@@ -55,8 +56,9 @@ def test_a_cpu_only_build_beside_a_gpu_is_refused_with_the_cuda_build_to_install
 
 
 def test_too_old_a_driver_or_gpu_says_what_no_build_can_fix():
-    assert "no current torch build has kernels for it" in refusal(devices.Gpu("Tesla K80", (3, 7), "470.82.01"),
-                                                                  build())
+    assert "no current torch build has kernels for it" in refusal(
+        devices.Gpu("Tesla K80", (3, 7), "470.82.01"), build()
+    )
     line = refusal(devices.Gpu("Tesla V100-SXM2-16GB", (7, 0), "470.82.01"), build())
     assert "update the NVIDIA driver to 580 or newer (525 or newer for a torch built for CUDA 12.6)" in line
 
@@ -64,16 +66,25 @@ def test_too_old_a_driver_or_gpu_says_what_no_build_can_fix():
 def test_usable_gpu_cpu_on_purpose_and_cuda_without_a_gpu():
     h100 = devices.Gpu("NVIDIA H100 80GB HBM3", (9, 0), "580.65.06")
     assert devices.choose("auto", build(available=True), [h100]) == (
-        "cuda", "auto: NVIDIA H100 80GB HBM3 (compute capability 9.0, driver 580.65.06)")
+        "cuda",
+        "auto: NVIDIA H100 80GB HBM3 (compute capability 9.0, driver 580.65.06)",
+    )
     assert devices.choose("cpu", build(), [T4_550]) == ("cpu", "asked for (device: cpu)")
     assert devices.choose("auto", build(), []) == ("cpu", "auto: no NVIDIA GPU on this machine")
     with pytest.raises(SkipnetError, match="device: cuda, but this machine has no NVIDIA GPU"):
         devices.choose("cuda", build(), [])
 
 
-@pytest.mark.parametrize("capability, arch, runs", [
-    ((8, 6), ("sm_80",), True), ((9, 0), ("sm_80",), False), ((7, 0), ("sm_75",), False),
-    ((10, 0), ("sm_90", "compute_90"), True), ((12, 0), ("sm_120",), True)])
+@pytest.mark.parametrize(
+    "capability, arch, runs",
+    [
+        ((8, 6), ("sm_80",), True),
+        ((9, 0), ("sm_80",), False),
+        ((7, 0), ("sm_75",), False),
+        ((10, 0), ("sm_90", "compute_90"), True),
+        ((12, 0), ("sm_120",), True),
+    ],
+)
 def test_kernels_run_on_their_own_major_version_and_ptx_on_any_later_one(capability, arch, runs):
     assert devices.runs_on(capability, arch) is runs
 
@@ -94,11 +105,14 @@ print({answer!r})
 
 
 def test_nvidia_smi_is_read_and_an_old_driver_without_compute_cap_still_names_the_gpu(tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", f"{fake_nvidia_smi(tmp_path / 'new', ['Tesla T4, 7.5, 550.54.15'])}{os.pathsep}"
-                       f"{os.environ['PATH']}")
+    monkeypatch.setenv(
+        "PATH", f"{fake_nvidia_smi(tmp_path / 'new', ['Tesla T4, 7.5, 550.54.15'])}{os.pathsep}{os.environ['PATH']}"
+    )
     assert devices.nvidia_gpus() == [T4_550]
-    monkeypatch.setenv("PATH", f"{fake_nvidia_smi(tmp_path / 'old', ['Tesla K80, 418.67'], old_driver=True)}"
-                       f"{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv(
+        "PATH",
+        f"{fake_nvidia_smi(tmp_path / 'old', ['Tesla K80, 418.67'], old_driver=True)}{os.pathsep}{os.environ['PATH']}",
+    )
     assert devices.nvidia_gpus() == [devices.Gpu("Tesla K80", None, "418.67")]
 
 
@@ -116,15 +130,23 @@ def train_stage(repo, *flags, path=None):
     e = env()
     if path:
         e["PATH"] = f"{path}{os.pathsep}{e['PATH']}"
-    return subprocess.run([sys.executable, str(REPO / "tests/as_if.py"), *flags, "stages/train.py"], cwd=repo, env=e,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(REPO / "tests/as_if.py"), *flags, "stages/train.py"],
+        cwd=repo,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_train_stage_stops_before_writing_anything_then_trains_on_the_cpu_on_purpose(tiny_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
-    for gpu, flags in (("Tesla T4, 7.5, 550.54.15", ["--gpu-unreachable"]),  # the P100: unit tests above
-                       ("NVIDIA A100-SXM4-40GB, 8.0, 580.65.06", ["--cpu-only-build"])):
+    for gpu, flags in (
+        ("Tesla T4, 7.5, 550.54.15", ["--gpu-unreachable"]),  # the P100: unit tests above
+        ("NVIDIA A100-SXM4-40GB, 8.0, 580.65.06", ["--cpu-only-build"]),
+    ):
         proc = train_stage(repo, *flags, path=fake_nvidia_smi(tmp_path / gpu.split(",")[0], [gpu]))
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 1 and len(lines) == 1, proc.stderr

@@ -1,12 +1,13 @@
 """Annotations download against a loopback COCO look-alike: resume, md5, zip-slip; folder indexing."""
+
 import json
 import zipfile
 
 import pytest
 from PIL import Image
 
-from skipnet.data import download
 from mirror import Mirror, build_site
+from skipnet.data import download
 from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]

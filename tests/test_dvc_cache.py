@@ -1,5 +1,6 @@
 """DVC never retrains what it has already seen (the run-cache), a killed run still resumes, and a team shares
 results through a real DVC remote and a real git remote (a local folder and a bare repo, in a temp dir)."""
+
 import csv
 import hashlib
 import json
@@ -14,6 +15,7 @@ import yaml
 
 from conftest import SLOWER, env, readme_block, sh
 from skipnet.training import live
+
 
 def metrics(repo):
     """The headline (git-tracked) and DVCLive's progress (cached)."""
@@ -30,7 +32,11 @@ TIMING = ("seconds", "images_per_s")
 def train_log(repo):
     """The train log less its timing: per-epoch metrics, running loss, gradient norms."""
     log = json.loads((repo / "models/train_log.json").read_text())
-    return [{k: v for k, v in e.items() if k not in TIMING} for e in log["epochs"]], log["running_loss"], log["grad_norms"]
+    return (
+        [{k: v for k, v in e.items() if k not in TIMING} for e in log["epochs"]],
+        log["running_loss"],
+        log["grad_norms"],
+    )
 
 
 def dvclive_rows(repo):
@@ -49,8 +55,9 @@ def test_sigkill_during_dvc_exp_run_then_rerun_finishes_as_an_uninterrupted_run(
     whole = metrics(repo), train_log(repo), dvclive_rows(repo)
     # the same params again, the train stage forced past the run-cache, killed once epoch 1's checkpoint is on disk
     again = ["dvc", "exp", "run", "--force", "--single-item", "train"]
-    proc = subprocess.Popen(again, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        again, cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     resume_dir = repo / "models/resume"
     deadline = time.time() + 300
     while not list(resume_dir.glob("*.pt")) and time.time() < deadline and proc.poll() is None:
@@ -112,7 +119,9 @@ def test_run_cache_here_and_for_a_teammate_through_real_remotes(trained_repo, tm
 
     # the pushed experiment's model: a registry version (README, "Use the model"), fetched by name into an empty
     # folder, then asked about photographs
-    register, get, predict = [s.replace("$ORIGIN", str(origin)).replace("$EXP", "slower") for s in readme_block("artifact")]
+    register, get, predict = [
+        s.replace("$ORIGIN", str(origin)).replace("$EXP", "slower") for s in readme_block("artifact")
+    ]
     sh(register, cwd=repo)
     fresh, photos = tmp_path / "fresh", tmp_path / "my_photos"
     fresh.mkdir()
@@ -123,5 +132,7 @@ def test_run_cache_here_and_for_a_teammate_through_real_remotes(trained_repo, tm
     assert hashlib.md5((fresh / "model.pt").read_bytes()).hexdigest() == model_out["md5"]
     for jpg in sorted((clone / "data/images").rglob("*.jpg"))[:3]:
         shutil.copy(jpg, photos / jpg.name)
-    shown = sh(predict.replace("model.pt", str(fresh / "model.pt")).replace("my_photos/", str(photos)), cwd=clone).stdout
+    shown = sh(
+        predict.replace("model.pt", str(fresh / "model.pt")).replace("my_photos/", str(photos)), cwd=clone
+    ).stdout
     assert shown.count(str(photos)) == 3, shown  # one row per photograph, exit 0

@@ -1,4 +1,5 @@
 """dvc.yaml's deps of each stage equal its script's import closure within src/skipnet, read from the code."""
+
 import ast
 import importlib.util
 from pathlib import Path
@@ -25,8 +26,11 @@ def imported_modules(path):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom):
-            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level \
+            base = (
+                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                if node.level
                 else node.module
+            )
             found |= {base} | {f"{base}.{a.name}" for a in node.names}  # `from pkg import module` too
     return {module_file(n) for n in found if n.split(".")[0] == "skipnet"} - {None}
 
@@ -49,8 +53,10 @@ def code_deps(stage):
 
 def test_closure_follows_relative_and_absolute_imports(tmp_path):
     script = tmp_path / "stage.py"
-    script.write_text("from skipnet.analysis import records\nfrom skipnet.cli import run_stage\n"
-                      "def f():\n    import skipnet.training.live\n")
+    script.write_text(
+        "from skipnet.analysis import records\nfrom skipnet.cli import run_stage\n"
+        "def f():\n    import skipnet.training.live\n"
+    )
     got = {p.name for p in closure(script)}
     # records imports history and errors; cli imports params (-> archs, coco, errors)
     assert {"records.py", "history.py", "errors.py", "cli.py", "params.py", "archs.py", "coco.py", "live.py"} <= got
@@ -63,5 +69,6 @@ def test_every_stage_depends_on_its_whole_import_closure():
     for name, stage in stages.items():
         script = next(w for w in stage["cmd"].split() if w.startswith("stages/"))
         want = {script} | {p.relative_to(REPO).as_posix() for p in closure(REPO / script)}
-        assert code_deps(stage) == want, (f"dvc.yaml stage {name}: missing {sorted(want - code_deps(stage))}, "
-                                          f"extra {sorted(code_deps(stage) - want)}")
+        assert code_deps(stage) == want, (
+            f"dvc.yaml stage {name}: missing {sorted(want - code_deps(stage))}, extra {sorted(code_deps(stage) - want)}"
+        )

@@ -1,5 +1,6 @@
 """The training engine: determinism, precision, checkpoints, DDP on two CPU processes (resume after SIGKILL:
 test_dvc_cache.py, through `dvc exp run`)."""
+
 import copy
 import json
 import math
@@ -14,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params, sh
+from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params
 from skipnet.analysis import study
 from skipnet.data.prepare import load_split, save_split
 from skipnet.training import batches, checkpoints, engine
@@ -49,8 +50,9 @@ def test_fp32_learns_the_sample(small_sample, tmp_path):
     train, val, _ = small_sample
     if precisions.resolve("auto", torch.device("cpu"))[0] == "fp32":
         pytest.skip("auto is fp32 on this CPU: the quick start trains exactly this")
-    _, h = engine.train(params(precision="fp32"), train, val, tmp_path / "m.pt", tmp_path / "resume",
-                        log=lambda *_: None)
+    _, h = engine.train(
+        params(precision="fp32"), train, val, tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None
+    )
     assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]
     # nothing paused it: the training time (pauses left out, tests/test_pauses.py) is its wall time
     training = sum(e["seconds"] for e in h["epochs"])
@@ -64,16 +66,23 @@ def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
     for path, every in zip(tiny_sample, (4, 5)):  # 24 train and 8 val images, every class
         images, labels, classes = load_split(path)
         save_split(tmp_path / path.name, images[::every], labels[::every], classes)
-    _, h = engine.train(params(precision="bf16", epochs=1, batch_size=8, display_interval=1), tmp_path / "train.npz",
-                        tmp_path / "val.npz", tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None)
+    _, h = engine.train(
+        params(precision="bf16", epochs=1, batch_size=8, display_interval=1),
+        tmp_path / "train.npz",
+        tmp_path / "val.npz",
+        tmp_path / "m.pt",
+        tmp_path / "resume",
+        log=lambda *_: None,
+    )
     assert h["precision"] == "bf16" and h["precision_reason"].startswith("asked for")
     assert len(h["running_loss"]) == 3 and all(math.isfinite(r["loss"]) for r in h["running_loss"])
 
 
 def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
     train, val, _ = small_sample
-    _, h = engine.train(params(**study.IMPROVED, epochs=3), train, val, tmp_path / "m.pt", tmp_path / "resume",
-                        log=lambda *_: None)
+    _, h = engine.train(
+        params(**study.IMPROVED, epochs=3), train, val, tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None
+    )
     assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]  # 0.67 in bf16 and in fp32 when written
 
 
@@ -115,8 +124,10 @@ def test_augment_flip_alone_and_crop_alone():
     assert not torch.equal(flipped, x)
     cropped = batches.augment(x, 2, False, draws(16, 2))
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
-    assert all(any(torch.equal(c, padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(5) for dx in range(5))
-               for i, c in enumerate(cropped))
+    assert all(
+        any(torch.equal(c, padded[i, :, dy : dy + 8, dx : dx + 8]) for dy in range(5) for dx in range(5))
+        for i, c in enumerate(cropped)
+    )
     assert torch.equal(batches.augment(x, 0, False, draws(16, 0)), x)
 
 
@@ -127,7 +138,7 @@ def test_augment_is_a_padded_crop_maybe_flipped_of_each_image():
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     flips = 0
     for i in range(16):
-        crops = [padded[i, :, dy:dy + 8, dx:dx + 8] for dy in range(5) for dx in range(5)]
+        crops = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(5) for dx in range(5)]
         plain = any(torch.equal(out[i], c) for c in crops)
         flipped = any(torch.equal(out[i], c.flip(2)) for c in crops)
         assert plain or flipped
@@ -168,8 +179,15 @@ def test_deterministic_auto_is_on_for_a_cpu_and_says_why():
 def test_a_checkpoint_every_n_epochs_and_none_after_the_last(tiny_sample, tmp_path):
     train, val = tiny_sample
     seen = []
-    engine.train(params(epochs=3, batch_size=32, checkpoint_every=2), train, val, tmp_path / "m.pt", tmp_path / "resume",
-                 log=lambda *_: None, on_epoch=lambda r: seen.append((r["epoch"], len(list((tmp_path / "resume").glob("*.pt"))))))
+    engine.train(
+        params(epochs=3, batch_size=32, checkpoint_every=2),
+        train,
+        val,
+        tmp_path / "m.pt",
+        tmp_path / "resume",
+        log=lambda *_: None,
+        on_epoch=lambda r: seen.append((r["epoch"], len(list((tmp_path / "resume").glob("*.pt"))))),
+    )
     assert seen == [(1, 0), (2, 1), (3, 1)]  # after epoch 3 the model is written and the checkpoint removed
     assert not list((tmp_path / "resume").glob("*.pt")) and (tmp_path / "m.pt").exists()
 
@@ -191,10 +209,18 @@ def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample
 def torchrun(ranks, params_file, train, val, out, **popen):
     """tests/ddp_worker.py on `ranks` gloo ranks; 1: a plain process, no torchrun."""
     launcher = ["-m", "torch.distributed.run", f"--nproc_per_node={ranks}", f"--master_port={free_port()}"]
-    command = [sys.executable, *(launcher if ranks > 1 else []),
-               str(REPO / "tests/ddp_worker.py"), str(params_file), str(train), str(val), str(out)]
-    return subprocess.Popen(command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **popen)
+    command = [
+        sys.executable,
+        *(launcher if ranks > 1 else []),
+        str(REPO / "tests/ddp_worker.py"),
+        str(params_file),
+        str(train),
+        str(val),
+        str(out),
+    ]
+    return subprocess.Popen(
+        command, cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True, **popen
+    )
 
 
 def ddp_result(out, ranks):

@@ -1,4 +1,5 @@
 """Image fetch against a loopback COCO look-alike with injected faults, and kill -9 recovery."""
+
 import os
 import signal
 import subprocess
@@ -8,8 +9,8 @@ import pytest
 from PIL import Image
 
 from conftest import copy_repo, env, free_port, set_params, sh
-from skipnet.data import fetch, select
 from mirror import Mirror, build_site
+from skipnet.data import fetch, select
 from skipnet.errors import SkipnetError
 
 CLASSES = ["boat", "dog", "cake"]
@@ -25,8 +26,16 @@ def site(tmp_path_factory):
 def manifest(site, base_url, n=8):
     """Manifest rows for the first `n` images, with URLs in COCO's layout under `base_url`."""
     names = sorted(p.name for p in (site / "train2017").iterdir())[:n]
-    return [{"image_id": str(int(name[:-4])), "file_name": name, "url": f"{base_url}/train2017/{name}",
-             "class": "boat", "split": "train"} for name in names]
+    return [
+        {
+            "image_id": str(int(name[:-4])),
+            "file_name": name,
+            "url": f"{base_url}/train2017/{name}",
+            "class": "boat",
+            "split": "train",
+        }
+        for name in names
+    ]
 
 
 def test_transient_faults_are_recovered_by_retry(site, tmp_path):
@@ -62,10 +71,20 @@ def test_a_missing_image_fails_clearly_naming_it(site, tmp_path):
 
 def test_an_unreachable_host_stops_early_with_one_clear_error(tmp_path):
     port = free_port()
-    rows = [{"image_id": str(i), "file_name": f"{i:012d}.jpg", "url": f"http://127.0.0.1:{port}/train2017/{i:012d}.jpg",
-             "class": "boat", "split": "train"} for i in range(200)]
+    rows = [
+        {
+            "image_id": str(i),
+            "file_name": f"{i:012d}.jpg",
+            "url": f"http://127.0.0.1:{port}/train2017/{i:012d}.jpg",
+            "class": "boat",
+            "split": "train",
+        }
+        for i in range(200)
+    ]
     t0 = time.time()
-    with pytest.raises(SkipnetError, match=r"the first \d+ images all failed, e\.g\. http://127\.0\.0\.1:\d+/train2017/"):
+    with pytest.raises(
+        SkipnetError, match=r"the first \d+ images all failed, e\.g\. http://127\.0\.0\.1:\d+/train2017/"
+    ):
         fetch.fetch(rows, tmp_path, workers=20, timeout_s=5)
     assert time.time() - t0 < 30  # without stopping: 10 rounds of 20 workers, each ~7.5 s of retries
     assert list(tmp_path.iterdir()) == []
@@ -91,8 +110,9 @@ def test_kill_9_during_fetch_then_rerun_completes(site, tmp_path):
         rows = manifest(site, m.base_url, n=40)
         select.write_manifest(rows, repo / "data/manifest.csv")
         set_params(repo, fetch_workers=2)
-        proc = subprocess.Popen(["python", "stages/fetch.py"], cwd=repo, env=env(), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["python", "stages/fetch.py"], cwd=repo, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         images = repo / "data/images"
         deadline = time.time() + 60
         while time.time() < deadline and (not images.exists() or len(list(images.glob("*.jpg"))) < 5):

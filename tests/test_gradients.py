@@ -1,4 +1,5 @@
 """Gradient-flow evidence: per-stage norms, and what skip connections do to them."""
+
 import copy
 import dataclasses
 import math

@@ -1,5 +1,6 @@
 """The grid on several machines (README, "The grid on several machines"): SLURM array tasks, each in its own
 clone, share one bare origin and one local DVC remote; a third clone pulls both experiments and builds the report."""
+
 import importlib.util
 import os
 import shlex
@@ -24,8 +25,20 @@ for ((i=${array%-*}; i<=${array#*-}; i++)); do
     SLURM_ARRAY_JOB_ID=7 SLURM_ARRAY_TASK_ID=$i bash "$@"
 done
 """
-TINY = ["-S", "dataset=sample", "-S", "depth=1", "-S", "epochs=1", "-S", "batch_size=64",
-        "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10"]
+TINY = [
+    "-S",
+    "dataset=sample",
+    "-S",
+    "depth=1",
+    "-S",
+    "epochs=1",
+    "-S",
+    "batch_size=64",
+    "-S",
+    "datasets.sample.train_per_class=30",
+    "-S",
+    "datasets.sample.val_per_class=10",
+]
 
 
 def test_slurm_script_parses_and_refuses_to_run_outside_an_array():
@@ -89,6 +102,7 @@ def test_the_runner_keys_each_stage_as_dvc_yaml_says(tmp_path):
 
     def keys(params=MAIN_PARAMS, stages=stages):
         return {s.name: run_grid.stage_key(s, params, work) for s in stages}
+
     before = keys()
     changed = lambda after: sorted(n for n in before if after[n] != before[n])  # noqa: E731
     # another seed: the stages that list it; fetch and prepare only if select's manifest changes
@@ -120,26 +134,61 @@ def test_seeds_of_one_image_folder_reuse_fetch_and_prepare_across_calls(tmp_path
         for cls in ("boat", "dog"):
             (folder / split / cls).mkdir(parents=True)
             for i in range(n):
-                Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(folder / split / cls / f"{i}.jpg")
+                Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(
+                    folder / split / cls / f"{i}.jpg"
+                )
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))
     runs = tmp_path / "runs"
 
     def call(i, *more, check=True):
-        return sh(["python", "tools/run_grid.py", "--data", os.path.relpath(folder, REPO), "--runs", "mynet16-lr1e-3",
-                   "--seeds", "1", "2", "-S", "classes=[boat,dog]", "-S", "depth=1", "-S", "epochs=1",
-                   "-S", "batch_size=16", "--params", str(tmp_path / "params.yaml"), "--out", str(runs),
-                   "--work", str(tmp_path / "work"), "--per-call", "1", "--call", str(i), *more], cwd=REPO, check=check)
+        return sh(
+            [
+                "python",
+                "tools/run_grid.py",
+                "--data",
+                os.path.relpath(folder, REPO),
+                "--runs",
+                "mynet16-lr1e-3",
+                "--seeds",
+                "1",
+                "2",
+                "-S",
+                "classes=[boat,dog]",
+                "-S",
+                "depth=1",
+                "-S",
+                "epochs=1",
+                "-S",
+                "batch_size=16",
+                "--params",
+                str(tmp_path / "params.yaml"),
+                "--out",
+                str(runs),
+                "--work",
+                str(tmp_path / "work"),
+                "--per-call",
+                "1",
+                "--call",
+                str(i),
+                *more,
+            ],
+            cwd=REPO,
+            check=check,
+        )
 
     def stages(out):
         return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+
     first = call(0).stdout
     assert first.startswith("call 0 of 0-1: mynet16-lr1e-3-seed1\n")
     assert stages(first) == ["download", "select", "fetch", "prepare", "train", "evaluate"]
     second = call(1, "--archive", str(tmp_path / "call1.tgz")).stdout
     assert stages(second) == ["download", "select", "train", "evaluate"]
     with tarfile.open(tmp_path / "call1.tgz") as tar:
-        assert sorted(tar.getnames()) == ["mynet16-lr1e-3-seed2"] + [f"mynet16-lr1e-3-seed2/{f}" for f in (
-            "epochs.csv", "grad_norms.csv", "loss.csv", "predictions.csv", "run.json")]
+        assert sorted(tar.getnames()) == ["mynet16-lr1e-3-seed2"] + [
+            f"mynet16-lr1e-3-seed2/{f}"
+            for f in ("epochs.csv", "grad_norms.csv", "loss.csv", "predictions.csv", "run.json")
+        ]
     again = call(1).stdout  # a call run again keeps what it finished
     assert stages(again) == [] and f"mynet16-lr1e-3-seed2: recorded already in {runs}, kept" in again
     proc = call(2, check=False)
@@ -150,9 +199,14 @@ def test_list_prints_every_declared_configuration_as_its_dvc_command():
     out = sh(["python", "tools/run_grid.py", "--list"], cwd=REPO).stdout.splitlines()
     assert len(out) == len(study.CONFIGURATIONS)
     assert "study    dvc exp run -n mynet16-lr1e-4 -S lr=0.0001" in out
-    assert sh(["python", "tools/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout == "-S arch=net3 -S image_size=64\n"
+    assert (
+        sh(["python", "tools/run_grid.py", "--overrides", "net3-64px"], cwd=REPO).stdout
+        == "-S arch=net3 -S image_size=64\n"
+    )
     proc = sh(["python", "tools/run_grid.py", "--runs", "nope", "--data", "x"], cwd=REPO, check=False)
-    assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group (study, ablation, sweep, tuning)")
+    assert proc.returncode == 1 and proc.stderr.startswith(
+        "error: --runs nope: not a group (study, ablation, sweep, tuning)"
+    )
 
 
 def test_outside_a_git_checkout_the_runner_stops_before_training(tmp_path):
@@ -165,9 +219,12 @@ def test_outside_a_git_checkout_the_runner_stops_before_training(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
     argv = ["python", "tools/run_grid.py", "--data", "folder", "--runs"]
     proc = subprocess.run([*argv, "mynet16-lr1e-3"], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert proc.returncode == 1 and proc.stderr == ("error: the code's git commit is 'unknown' (no git checkout here?): "
-                                                    "a record names the code that trained it; run from a git clone or "
-                                                    "pass --code-commit SHA\n")
-    proc = subprocess.run([*argv, "nope", "--code-commit", "0" * 40], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1 and proc.stderr == (
+        "error: the code's git commit is 'unknown' (no git checkout here?): "
+        "a record names the code that trained it; run from a git clone or "
+        "pass --code-commit SHA\n"
+    )
+    proc = subprocess.run(
+        [*argv, "nope", "--code-commit", "0" * 40], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 1 and proc.stderr.startswith("error: --runs nope: not a group")  # past the commit check
-

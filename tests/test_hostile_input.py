@@ -1,5 +1,6 @@
 """The faults a careless or hostile user brings (issue 26): each probe gets one clear line and the documented
 exit code, nothing is written outside its folder, no diverged run passes for a result."""
+
 import dataclasses
 import json
 import math
@@ -17,14 +18,14 @@ import yaml
 from PIL import Image
 
 from conftest import MAIN_PARAMS, REPO, env, free_port, sh
+from mirror import Mirror, build_site
 from skipnet.analysis import evaluate, records
+from skipnet.config.params import ParamError, validate
 from skipnet.data import download, fetch, prepare, select
-from skipnet.training import engine
 from skipnet.data.download import md5sum
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json, atomic_write_text
-from mirror import Mirror, build_site
-from skipnet.params import ParamError, validate
+from skipnet.training import engine
 from test_engine import _stage_repo, params
 
 CLASSES = ["boat", "dog"]
@@ -36,6 +37,7 @@ def one_line(err):
 
 
 # 1. paths from data stay under their folder
+
 
 @pytest.fixture(scope="module")
 def hostile_site(tmp_path_factory):
@@ -61,8 +63,16 @@ def test_traversal_in_annotations_served_by_a_mirror_is_refused(hostile_site, tm
         zip_path = download.fetch_annotations_zip(m.base_url, md5, size, tmp_path / "cache", 5)
     download.extract_instances(zip_path, tmp_path / "source")
     with pytest.raises(SkipnetError) as err:
-        select.select(tmp_path / "source/annotations/instances_train2017.json", None, CLASSES, 2, 2, 1,
-                      lambda f: f, "datasets.coco")
+        select.select(
+            tmp_path / "source/annotations/instances_train2017.json",
+            None,
+            CLASSES,
+            2,
+            2,
+            1,
+            lambda f: f,
+            "datasets.coco",
+        )
     assert f"annotations image {bad_id}: file name '../../trav_boat.jpg' leads outside" in one_line(err.value)
 
 
@@ -72,8 +82,10 @@ def test_fetch_refuses_a_manifest_name_outside_its_folder_and_writes_nothing(nam
     build_site(site, ["boat"], 2, seed=1)
     good = sorted((site / "train2017").iterdir())[0].name
     with Mirror(site) as m:
-        rows = [{"image_id": "1", "file_name": good, "url": f"{m.base_url}/train2017/{good}"},
-                {"image_id": "2", "file_name": name, "url": f"{m.base_url}/train2017/{good}"}]
+        rows = [
+            {"image_id": "1", "file_name": good, "url": f"{m.base_url}/train2017/{good}"},
+            {"image_id": "2", "file_name": name, "url": f"{m.base_url}/train2017/{good}"},
+        ]
         with pytest.raises(SkipnetError) as err:
             fetch.fetch(rows, tmp_path / "work/data/images", workers=2, timeout_s=5)
         assert m.requests == []  # refused before any download
@@ -112,6 +124,7 @@ def test_folder_dataset_refuses_a_symlink_out_of_its_root(tmp_path):
 
 # 2. no diverged run passes for a result; strict JSON
 
+
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_writes_no_model(tiny_sample, tmp_path):
     train, val = tiny_sample
     p = params(lr=1e6, epochs=3, batch_size=32, display_interval=1)
@@ -131,8 +144,18 @@ def test_the_train_stage_exits_non_zero_on_divergence(tiny_sample, tmp_path):
 
 
 def test_record_and_json_writers_refuse_non_finite_numbers(tmp_path):
-    epochs = [{"epoch": 1, "train_loss": float("nan"), "train_acc": 0.2, "val_loss": 1.0, "val_acc": 0.2,
-               "lr": 1e6, "seconds": 1.0, "images_per_s": 1.0}]
+    epochs = [
+        {
+            "epoch": 1,
+            "train_loss": float("nan"),
+            "train_acc": 0.2,
+            "val_loss": 1.0,
+            "val_acc": 0.2,
+            "lr": 1e6,
+            "seconds": 1.0,
+            "images_per_s": 1.0,
+        }
+    ]
     run = dataclasses.replace(record_parts("diverged"), epochs=epochs, headline=records.headline(epochs))
     with pytest.raises(SkipnetError) as err:
         records.write(tmp_path, run)
@@ -145,22 +168,55 @@ def test_record_and_json_writers_refuse_non_finite_numbers(tmp_path):
 
 # 3. a record is replaced only when told
 
+
 def record_parts(name="mynet16-lr1e-3", acc=0.5):
     """A whole record (every part the report reads) of a made-up one-epoch run on MAIN_PARAMS' classes."""
-    epochs = [{"epoch": 1, "train_loss": 1.0, "train_acc": 0.4, "val_loss": 1.2, "val_acc": acc,
-               "lr": 0.001, "seconds": 1.0, "images_per_s": 10.0}]
+    epochs = [
+        {
+            "epoch": 1,
+            "train_loss": 1.0,
+            "train_acc": 0.4,
+            "val_loss": 1.2,
+            "val_acc": acc,
+            "lr": 0.001,
+            "seconds": 1.0,
+            "images_per_s": 10.0,
+        }
+    ]
     classes = MAIN_PARAMS["classes"]
     matrix = np.eye(len(classes), dtype=np.int64) * 8 + 2
-    scores = {"accuracy": acc, "val_loss": 1.2, "confusion_matrix": matrix.tolist(),
-              "per_class": evaluate.per_class_scores(matrix, classes)}
-    details = {"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
-               "speed": {"images_per_s": 10.0, "seconds_per_epoch": 1.0, "train_seconds": 1.0, "device": "cpu: test",
-                         "world_size": 1, "precision": "fp32", "precision_reason": "test"}}
-    return records.Run(name=name, source="test", command="test",
-                       code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
-                       machine="cpu: test", date="2026-01-01T00:00:00+00:00", train_seconds=1.0,
-                       params=dict(MAIN_PARAMS), headline=records.headline(epochs), classes=scores, details=details,
-                       epochs=epochs)
+    scores = {
+        "accuracy": acc,
+        "val_loss": 1.2,
+        "confusion_matrix": matrix.tolist(),
+        "per_class": evaluate.per_class_scores(matrix, classes),
+    }
+    details = {
+        "model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
+        "speed": {
+            "images_per_s": 10.0,
+            "seconds_per_epoch": 1.0,
+            "train_seconds": 1.0,
+            "device": "cpu: test",
+            "world_size": 1,
+            "precision": "fp32",
+            "precision_reason": "test",
+        },
+    }
+    return records.Run(
+        name=name,
+        source="test",
+        command="test",
+        code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
+        machine="cpu: test",
+        date="2026-01-01T00:00:00+00:00",
+        train_seconds=1.0,
+        params=dict(MAIN_PARAMS),
+        headline=records.headline(epochs),
+        classes=scores,
+        details=details,
+        epochs=epochs,
+    )
 
 
 def test_an_existing_record_is_kept_unless_forced(tmp_path):
@@ -168,13 +224,16 @@ def test_an_existing_record_is_kept_unless_forced(tmp_path):
     other = record_parts(acc=0.9)
     with pytest.raises(SkipnetError) as err:
         records.write(tmp_path, other)
-    assert f"record {tmp_path / 'mynet16-lr1e-3'} exists and is kept" in one_line(err.value) and "--force" in str(err.value)
+    assert f"record {tmp_path / 'mynet16-lr1e-3'} exists and is kept" in one_line(err.value) and "--force" in str(
+        err.value
+    )
     assert records.load(tmp_path / "mynet16-lr1e-3").headline["val_acc"] == 0.5
     records.write(tmp_path, other, force=True)
     assert records.load(tmp_path / "mynet16-lr1e-3").headline["val_acc"] == 0.9
 
 
 # 5. the report skips a bad record, naming its file
+
 
 def test_report_skips_each_bad_record_with_one_line_naming_it(tmp_path):
     runs = tmp_path / "my-runs"
@@ -187,8 +246,11 @@ def test_report_skips_each_bad_record_with_one_line_naming_it(tmp_path):
     bad["headline"]["val_acc"] = "0.5"
     (runs / "string-acc/run.json").write_text(json.dumps(bad))
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(MAIN_PARAMS))  # every stage script validates one
-    proc = sh(["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
-              cwd=tmp_path, check=False)
+    proc = sh(
+        ["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        check=False,
+    )
     skipped = [line for line in proc.stderr.splitlines() if line.startswith("skipped a bad record: ")]
     assert len(skipped) == 3, proc.stderr
     assert any(f"{runs / 'torn/run.json'}: not valid JSON" in line for line in skipped)
@@ -203,13 +265,17 @@ def test_report_errors_name_the_runs_folder_given(tmp_path):
     for runs in (tmp_path / "nowhere", tmp_path / "empty"):
         if runs.name == "empty":
             runs.mkdir()
-        proc = sh(["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
-                  cwd=tmp_path, check=False)
+        proc = sh(
+            ["python", str(REPO / "tools/report.py"), "--runs", str(runs), "--out", str(tmp_path / "out")],
+            cwd=tmp_path,
+            check=False,
+        )
         assert proc.returncode == 1 and str(runs) in proc.stderr and "reports/runs" not in proc.stderr.split(":")[0]
         assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 # 6. inputs checked before outputs go; wrong model files and downloads get one line
+
 
 def test_batch_size_one_is_refused_by_validation():
     with pytest.raises(ParamError) as err:
@@ -219,11 +285,14 @@ def test_batch_size_one_is_refused_by_validation():
 
 def test_a_batch_the_ranks_cannot_share_stops_every_rank_with_one_line(tiny_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1, batch_size=33)
-    proc = sh(["torchrun", "--nproc_per_node=2", f"--master_port={free_port()}", "stages/train.py"], cwd=repo,
-              check=False)
+    proc = sh(
+        ["torchrun", "--nproc_per_node=2", f"--master_port={free_port()}", "stages/train.py"], cwd=repo, check=False
+    )
     assert proc.returncode != 0
-    assert "error: batch_size 33 does not split into batches of 2 or more over 2 ranks: give a multiple of 2" \
+    assert (
+        "error: batch_size 33 does not split into batches of 2 or more over 2 ranks: give a multiple of 2"
         in proc.stderr
+    )
     assert not (repo / "models/model.pt").exists()
 
 
@@ -249,6 +318,7 @@ def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_s
 @pytest.mark.parametrize("damage", ["no config", "other classes", "other image size"])
 def test_a_model_file_with_a_wrong_config_is_one_line_and_exit_2(damage, tiny_sample, tmp_path):
     from skipnet.training.models import build_model, model_file
+
     model = build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5)
     saved = model_file(model, {**MAIN_PARAMS, "depth": 1}, ["boat", "cake", "couch", "dog", "motorcycle"], "fp32")
     if damage == "no config":
@@ -259,8 +329,11 @@ def test_a_model_file_with_a_wrong_config_is_one_line_and_exit_2(damage, tiny_sa
         saved["config"]["image_size"] = 64
     torch.save(saved, tmp_path / "model.pt")
     Image.new("RGB", (40, 30), "green").save(tmp_path / "photo.jpg")
-    proc = sh(["python", str(REPO / "tools/predict.py"), "--model", str(tmp_path / "model.pt"),
-               str(tmp_path / "photo.jpg")], cwd=tmp_path, check=False)
+    proc = sh(
+        ["python", str(REPO / "tools/predict.py"), "--model", str(tmp_path / "model.pt"), str(tmp_path / "photo.jpg")],
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     [line] = proc.stderr.strip().splitlines()
     assert line.startswith(f"error: model file {tmp_path / 'model.pt'} holds a config its weights do not match")
@@ -280,13 +353,20 @@ def test_a_non_zip_download_whose_md5_matches_is_one_line(tmp_path):
 
 # 4. two experiments at once in one workspace: never a mislabeled result
 
+
 def test_two_concurrent_experiments_in_one_workspace_leave_nothing_mislabeled(trained_repo, tmp_path):
     repo = trained_repo
     before = set(sh(["dvc", "exp", "list", "--name-only"], cwd=repo).stdout.split())
     model_before = (repo / "models/model.pt").read_bytes()
     log = open(tmp_path / "first.log", "w")
-    first = subprocess.Popen(["dvc", "exp", "run", "-S", "lr=0.0041", "-S", "epochs=2"], cwd=repo, env=env(),
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    first = subprocess.Popen(
+        ["dvc", "exp", "run", "-S", "lr=0.0041", "-S", "epochs=2"],
+        cwd=repo,
+        env=env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.time() + 120
     while "epoch 1/2" not in (tmp_path / "first.log").read_text() and time.time() < deadline and first.poll() is None:
         time.sleep(0.1)
@@ -296,8 +376,9 @@ def test_two_concurrent_experiments_in_one_workspace_leave_nothing_mislabeled(tr
     first.wait(timeout=300)
     out = (tmp_path / "first.log").read_text()
     # stopped at once, by DVC's own lock on the running stage's files or, past it, by the train stage's lock
-    assert second.returncode != 0 and ("another train stage is running in this workspace" in second.stderr
-                                       or "rwlock" in second.stderr), second.stderr
+    assert second.returncode != 0 and (
+        "another train stage is running in this workspace" in second.stderr or "rwlock" in second.stderr
+    ), second.stderr
     assert first.returncode != 0 and "params.yaml changed while this run trained (lr: 0.0041 -> 0.0051" in out, out
     assert set(sh(["dvc", "exp", "list", "--name-only"], cwd=repo).stdout.split()) == before  # nothing recorded
     assert (repo / "models/model.pt").read_bytes() == model_before  # no new model under the other run's params
@@ -305,6 +386,7 @@ def test_two_concurrent_experiments_in_one_workspace_leave_nothing_mislabeled(tr
 
 
 # 7. files keep the user's umask
+
 
 def test_written_files_and_record_folders_follow_the_umask(tmp_path):
     old = os.umask(0o022)
@@ -319,18 +401,38 @@ def test_written_files_and_record_folders_follow_the_umask(tmp_path):
 
 # 8. the smaller ones
 
+
 def test_predict_reports_broken_and_looping_symlinks_and_accepts_spaced_classes(tmp_path):
     from skipnet.training.models import build_model, model_file
+
     classes = ["boat", "cake", "couch", "dog", "motorcycle"]
-    torch.save(model_file(build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5), {**MAIN_PARAMS, "depth": 1}, classes, "fp32"),
-               tmp_path / "model.pt")
+    torch.save(
+        model_file(
+            build_model({"arch": "mynet", "depth": 1, "skip_connections": True, "image_size": 32}, 5),
+            {**MAIN_PARAMS, "depth": 1},
+            classes,
+            "fp32",
+        ),
+        tmp_path / "model.pt",
+    )
     photos = tmp_path / "photos"
     photos.mkdir()
     Image.new("RGB", (40, 30), "green").save(photos / "ok.jpg")
     (photos / "broken.jpg").symlink_to(tmp_path / "gone.jpg")
     (photos / "loop.jpg").symlink_to(photos / "loop.jpg")
-    proc = sh(["python", str(REPO / "tools/predict.py"), "--model", str(tmp_path / "model.pt"), "--expect-classes",
-               "boat, cake, couch, dog, motorcycle", str(photos)], cwd=tmp_path, check=False)
+    proc = sh(
+        [
+            "python",
+            str(REPO / "tools/predict.py"),
+            "--model",
+            str(tmp_path / "model.pt"),
+            "--expect-classes",
+            "boat, cake, couch, dog, motorcycle",
+            str(photos),
+        ],
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 1 and "ok.jpg" in proc.stdout, proc.stderr
     assert f"error: {photos / 'broken.jpg'}: a broken or looping symlink" in proc.stderr
     assert f"error: {photos / 'loop.jpg'}: a broken or looping symlink" in proc.stderr

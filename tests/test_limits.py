@@ -1,5 +1,6 @@
 """Nothing hangs, nothing exhausts memory, nothing blocks a rerun (issue 34): each mechanism with crafted input.
 Special files are real FIFOs; a full disk is a real 1 MiB tmpfs (mounting it needs root: skipped elsewhere)."""
+
 import json
 import os
 import subprocess
@@ -12,12 +13,12 @@ import yaml
 from PIL import Image
 
 from conftest import MAIN_PARAMS, REPO, env, sh
-from skipnet.data import download, fetch, prepare
+from skipnet.analysis.predict import probabilities
+from skipnet.config.params import ParamError, load, validate
+from skipnet.data import fetch, prepare
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_bytes, not_regular
-from skipnet.params import ParamError, load, validate
 from skipnet.training import checkpoints, engine
-from skipnet.analysis.predict import probabilities
 from skipnet.training.models import build_model, load_model_file, model_file
 from test_engine import params
 
@@ -36,16 +37,25 @@ def a_model_file(path, **config):
 
 def predict(cwd, *args, timeout=120):
     """tools/predict.py in a process that reports its peak memory (MB) as its last stderr line."""
-    code = ("import atexit, resource, runpy, sys; atexit.register(lambda: print('max_rss_mb', resource.getrusage("
-            "resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)); sys.argv = sys.argv[1:]; "
-            "runpy.run_path(sys.argv[0], run_name='__main__')")
-    proc = subprocess.run([sys.executable, "-c", code, str(REPO / "tools/predict.py"), *map(str, args)], cwd=cwd,
-                          env=env(), capture_output=True, text=True, timeout=timeout)
+    code = (
+        "import atexit, resource, runpy, sys; atexit.register(lambda: print('max_rss_mb', resource.getrusage("
+        "resource.RUSAGE_SELF).ru_maxrss // 1024, file=sys.stderr)); sys.argv = sys.argv[1:]; "
+        "runpy.run_path(sys.argv[0], run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "tools/predict.py"), *map(str, args)],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     *lines, rss = proc.stderr.strip().splitlines()
     return proc.returncode, proc.stdout, lines, int(rss.split()[1])
 
 
 # 1. only regular files are opened
+
 
 def test_a_fifo_in_a_folder_dataset_is_skipped_by_name_never_opened(tmp_path):
     root = tmp_path / "photos"
@@ -56,10 +66,19 @@ def test_a_fifo_in_a_folder_dataset_is_skipped_by_name_never_opened(tmp_path):
     os.mkfifo(root / "train/boat/99.jpg")  # opening it would block until someone writes
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "params.yaml").write_text(yaml.safe_dump({**MAIN_PARAMS, "dataset": "folder", "classes": CLASSES,
-                                                      "datasets": {**MAIN_PARAMS["datasets"], "folder": {
-                                                          "root": str(root), "train_per_class": None,
-                                                          "val_per_class": None}}}))
+    (repo / "params.yaml").write_text(
+        yaml.safe_dump(
+            {
+                **MAIN_PARAMS,
+                "dataset": "folder",
+                "classes": CLASSES,
+                "datasets": {
+                    **MAIN_PARAMS["datasets"],
+                    "folder": {"root": str(root), "train_per_class": None, "val_per_class": None},
+                },
+            }
+        )
+    )
     proc = sh([sys.executable, str(REPO / "stages/download.py")], cwd=repo, timeout=60)
     assert proc.stderr.strip().splitlines() == [f"skipped: {root / 'train/boat/99.jpg'}: a named pipe (FIFO)"]
     index = json.loads((repo / "data/source/annotations/instances_train.json").read_text())
@@ -68,7 +87,8 @@ def test_a_fifo_in_a_folder_dataset_is_skipped_by_name_never_opened(tmp_path):
     os.mkfifo(root / "train/dog/1.jpg")
     proc = sh([sys.executable, str(REPO / "stages/download.py")], cwd=repo, check=False, timeout=60)
     assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
-        f"error: {root / 'train/dog'} holds no readable images (regular .jpg, .jpeg or .png files)")
+        f"error: {root / 'train/dog'} holds no readable images (regular .jpg, .jpeg or .png files)"
+    )
 
 
 def test_fetch_names_a_fifo_in_its_image_list_without_opening_it(tmp_path):
@@ -79,6 +99,7 @@ def test_fetch_names_a_fifo_in_its_image_list_without_opening_it(tmp_path):
 
 
 # 2. sizes checked before memory is asked for
+
 
 def test_a_small_model_file_asking_for_a_huge_model_is_refused_before_anything_is_built(tmp_path):
     saved = a_model_file(tmp_path / "model.pt", depth=100000)
@@ -103,25 +124,42 @@ def test_params_the_machine_cannot_hold_are_one_line_naming_both_numbers(tiny_sa
 
 # 3. a resume checkpoint that cannot be used is set aside
 
+
 def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sample, tmp_path):
     run = engine.setup(params(epochs=1, batch_size=32), *tiny_sample, log=lambda *_: None)
-    good = {"version": checkpoints.CHECKPOINT_VERSION, "model": run.model.state_dict(), "optimizer": {},
-            "scheduler": {}, "scaler": {}, "rng_cpu": torch.get_rng_state(), "epoch": 1, "step": 3, "history": {},
-            "fingerprint": run.fingerprint}
+    good = {
+        "version": checkpoints.CHECKPOINT_VERSION,
+        "model": run.model.state_dict(),
+        "optimizer": {},
+        "scheduler": {},
+        "scaler": {},
+        "rng_cpu": torch.get_rng_state(),
+        "epoch": 1,
+        "step": 3,
+        "history": {},
+        "fingerprint": run.fingerprint,
+    }
     ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
-    for why, bad in ((f"of format version None, not {checkpoints.CHECKPOINT_VERSION}", {k: v for k, v in good.items() if k != "version"}),
-                     ("missing model", {k: v for k, v in good.items() if k != "model"}),
-                     ("of another model layout", {**good, "model": {k: v.flatten()[:1] for k, v in good["model"].items()}})):
+    for why, bad in (
+        (
+            f"of format version None, not {checkpoints.CHECKPOINT_VERSION}",
+            {k: v for k, v in good.items() if k != "version"},
+        ),
+        ("missing model", {k: v for k, v in good.items() if k != "model"}),
+        ("of another model layout", {**good, "model": {k: v.flatten()[:1] for k, v in good["model"].items()}}),
+    ):
         torch.save(bad, ckpt)
         logged = []
         history, epoch, step = checkpoints.resume(run, ckpt, logged.append)
         assert (history["epochs"], epoch, step) == ([], 0, 0)  # from scratch
-        assert logged == [f"checkpoint {ckpt} is {why}: set aside as {ckpt.with_name(ckpt.stem + '.stale.pt')}, "
-                          f"training from scratch"]
+        assert logged == [
+            f"checkpoint {ckpt} is {why}: set aside as {ckpt.with_name(ckpt.stem + '.stale.pt')}, training from scratch"
+        ]
         assert not ckpt.exists() and ckpt.with_name(ckpt.stem + ".stale.pt").exists()
 
 
 # 4. out of space
+
 
 @pytest.fixture
 def tiny_disk(tmp_path):
@@ -134,8 +172,10 @@ def tiny_disk(tmp_path):
 
 
 def test_a_full_disk_is_one_line_naming_the_path_and_the_space_left_and_nothing_is_torn(tiny_disk):
-    for write in (lambda p: atomic_write_bytes(p, b"\0" * (2 << 20)),
-                  lambda p: checkpoints.save_atomic({"w": torch.zeros(1 << 19)}, p)):  # torch's own writer
+    for write in (
+        lambda p: atomic_write_bytes(p, b"\0" * (2 << 20)),
+        lambda p: checkpoints.save_atomic({"w": torch.zeros(1 << 19)}, p),
+    ):  # torch's own writer
         with pytest.raises(SkipnetError) as err:
             write(tiny_disk / "model.pt")
         assert str(err.value).startswith(f"no space left to write {tiny_disk / 'model.pt'} (")
@@ -146,6 +186,7 @@ def test_a_full_disk_is_one_line_naming_the_path_and_the_space_left_and_nothing_
 
 
 # 5. params checked for type everywhere, values quoted briefly, tune_holdout against the images
+
 
 def test_params_that_are_not_text_or_hide_wrong_types_are_one_line(tmp_path):
     (tmp_path / "params.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe")
@@ -165,6 +206,7 @@ def test_a_tune_holdout_that_holds_out_nothing_stops_before_training(tiny_sample
 
 # 6. what a person or a program reads cannot be forged or broken
 
+
 def test_predict_names_special_files_without_opening_them_and_escapes_names(tmp_path):
     """A folder holding a FIFO and a photograph whose name holds a newline: the FIFO is one line on stderr, never
     opened (it would block); the photograph is one row, its newline escaped, not a forged second row."""
@@ -174,8 +216,10 @@ def test_predict_names_special_files_without_opening_them_and_escapes_names(tmp_
     Image.new("RGB", (40, 30), "green").save(tmp_path / "photos/x.jpg")
     os.rename(tmp_path / "photos/x.jpg", tmp_path / "photos/a\nboat  99.9%.jpg")
     code, out, lines, _ = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photos")
-    assert code == 1 and lines == [f"error: {tmp_path / 'photos/99.jpg'}: a named pipe (FIFO), skipped",
-                                   "1 predicted, 1 failed"], lines
+    assert code == 1 and lines == [
+        f"error: {tmp_path / 'photos/99.jpg'}: a named pipe (FIFO), skipped",
+        "1 predicted, 1 failed",
+    ], lines
     assert len(out.strip().splitlines()) == 2 and "a\\nboat  99.9%.jpg" in out, out  # the header and one row
 
 

@@ -2,6 +2,7 @@
 the quick start's repo (its git identity removed, as in a fresh runtime) with its parameters cell set to the suite's
 quick start, which DVC's run-cache restores, and no install (the venv has the requirements; scripts/test_minimum.py
 checks that `pip install -e .` keeps an installed torch)."""
+
 import shlex
 
 import nbformat
@@ -31,7 +32,8 @@ def test_the_colab_notebook_runs_a_students_path_and_shows_its_results(trained_r
     parameters.source = PARAMETERS.format(workdir=str(repo), quick=shlex.join(quick))
     kernel_env = dict(env(), GIT_CONFIG_GLOBAL=str(tmp_path / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
-        env=kernel_env)
+        env=kernel_env
+    )
 
     cells = {c.source.splitlines()[0]: c for c in nb.cells if c.cell_type == "code"}
     device = text(cells['sh("python tools/device.py")'])

@@ -6,7 +6,7 @@ import yaml
 
 from conftest import MAIN_PARAMS, REPO, committed, set_params, sh
 from skipnet.analysis import study
-from skipnet.params import ParamError, validate
+from skipnet.config.params import ParamError, validate
 
 BAD = [
     ("lr", -0.001),
@@ -39,11 +39,22 @@ def test_shipped_params_are_valid():
 def test_main_params_are_the_study():
     """The study's recipe and setting: Adam at a constant 1e-3, no augmentation, 20 epochs of 128, MyNet-16."""
     params = validate(copy.deepcopy(MAIN_PARAMS))
-    assert {k: params[k] for k in study.IMPROVED} == {"optimizer": "adam", "weight_decay": 0.0, "lr_schedule": "constant",
-                                                     "warmup_epochs": 0, "crop_padding": 0, "flip": False}
+    assert {k: params[k] for k in study.IMPROVED} == {
+        "optimizer": "adam",
+        "weight_decay": 0.0,
+        "lr_schedule": "constant",
+        "warmup_epochs": 0,
+        "crop_padding": 0,
+        "flip": False,
+    }
     assert params["label_smoothing"] == 0.0
     assert (params["lr"], params["epochs"], params["batch_size"], params["seed"]) == (0.001, 20, 128, 60146)
-    assert (params["arch"], params["depth"], params["skip_connections"], params["image_size"]) == ("mynet", 16, True, 32)
+    assert (params["arch"], params["depth"], params["skip_connections"], params["image_size"]) == (
+        "mynet",
+        16,
+        True,
+        32,
+    )
     assert params["classes"] == ["boat", "cake", "couch", "dog", "motorcycle"] and params["tune_holdout"] == 0
 
 
@@ -83,8 +94,17 @@ def test_unknown_and_missing_keys():
         validate(missing)
 
 
-@pytest.mark.parametrize("key,value", [("lr", -1), ("depth", 0), ("image_size", 20), ("classes", ["boat", "unicorn"]),
-                                       ("classes", ["dog", "dog"]), ("learning_rate", 0.1)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("lr", -1),
+        ("depth", 0),
+        ("image_size", 20),
+        ("classes", ["boat", "unicorn"]),
+        ("classes", ["dog", "dog"]),
+        ("learning_rate", 0.1),
+    ],
+)
 def test_stage_stops_with_one_line_before_touching_outputs(repo, key, value):
     set_params(repo, **{key: value})
     proc = sh(["python", "stages/download.py"], cwd=repo, check=False)
@@ -112,8 +132,11 @@ def test_committed_pipeline_outputs_come_from_params_yaml():
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
     params = copy.deepcopy(MAIN_PARAMS)
     if "dvc.lock" not in tracked:
-        outputs = [f for f in tracked if f.startswith(("metrics/", "dvclive/")) or
-                   (f.startswith("plots/") and f != "plots/.gitignore")]
+        outputs = [
+            f
+            for f in tracked
+            if f.startswith(("metrics/", "dvclive/")) or (f.startswith("plots/") and f != "plots/.gitignore")
+        ]
         assert outputs == [], f"pipeline outputs committed without the dvc.lock that made them: {outputs}"
         return
     lock = yaml.safe_load(committed("dvc.lock"))

@@ -1,4 +1,5 @@
 """Training time leaves out the time a process stood still (SIGSTOP), measured on a real stopped process."""
+
 import json
 import os
 import signal

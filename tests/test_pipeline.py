@@ -1,4 +1,5 @@
 """The whole DVC pipeline in a temp git repo: quick start, an experiment, metrics diff, offline failure."""
+
 import json
 import shlex
 
@@ -8,6 +9,7 @@ import torch
 from conftest import REPO, free_port, readme_command, readme_line, set_params, sh
 from skipnet.training import precision
 from skipnet.training.models import MyNet, model_summary
+
 
 def find(tree, predicate):
     """Every dict in a JSON tree for which predicate holds."""
@@ -41,8 +43,11 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     assert headline["val_acc"] >= 0.4, headline  # twice chance: it learns (0.48 in bf16, 0.565 in fp32 when written)
     epochs = json.loads((repo / "models/train_log.json").read_text())["epochs"]
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"], epochs
-    assert headline == {"train_loss": epochs[-1]["train_loss"], "val_loss": epochs[-1]["val_loss"],
-                        "val_acc": epochs[-1]["val_acc"]}
+    assert headline == {
+        "train_loss": epochs[-1]["train_loss"],
+        "val_loss": epochs[-1]["val_loss"],
+        "val_acc": epochs[-1]["val_acc"],
+    }
     # one evaluation per model: the headline, the live progress, the predictions and the confusion matrix agree exactly
     predictions = (repo / "metrics/predictions.csv").read_text().splitlines()[1:]
     correct = sum(line.split(",")[1] == line.split(",")[2] for line in predictions)
@@ -63,9 +68,21 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
         assert (repo / "plots" / png).read_bytes()[:4] == b"\x89PNG"
     assert (repo / "plots/confusion.csv").read_text().startswith("actual,predicted\n")
     shown = json.loads(sh(["dvc", "plots", "show", "--json"], cwd=repo).stdout)["data"]
-    assert sorted(shown) == sorted(["confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms",
-                                    "plots/confusion.png", "plots/loss.png", "plots/grad_norms.png",
-                                    "plots/epochs.png", "plots/misclassified.png", "plots/preview.png"])
+    assert sorted(shown) == sorted(
+        [
+            "confusion",
+            "loss",
+            "epoch_loss",
+            "epoch_accuracy",
+            "grad_norms",
+            "plots/confusion.png",
+            "plots/loss.png",
+            "plots/grad_norms.png",
+            "plots/epochs.png",
+            "plots/misclassified.png",
+            "plots/preview.png",
+        ]
+    )
     for name in ("confusion", "loss", "epoch_loss", "epoch_accuracy", "grad_norms"):  # each has data to draw
         assert shown[name], name
     epoch_points = [p for p in shown["epoch_loss"][0]["content"]["data"]["values"]]
@@ -73,14 +90,19 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
 
     # the fixture's second experiment, `slower`: lr 1e-4, 2 epochs
     show = json.loads(sh(["dvc", "exp", "show", "--json"], cwd=repo).stdout)
-    exps = find(show, lambda d: isinstance(d.get("params"), dict)
-                and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001)
+    exps = find(
+        show,
+        lambda d: (
+            isinstance(d.get("params"), dict) and d["params"].get("params.yaml", {}).get("data", {}).get("lr") == 0.0001
+        ),
+    )
     assert exps, "dvc exp show lists no experiment with lr=0.0001"
     # the headline and the progress; detail files are not metrics
     assert set(exps[0]["metrics"]) == {"metrics/headline.json", "dvclive/metrics.json"}
     assert set(exps[0]["metrics"]["metrics/headline.json"]["data"]) == {"train_loss", "val_loss", "val_acc"}
-    table = sh("COLUMNS=120 " + shlex.join(readme_command("dvc exp show --only-changed")) + " --no-pager",
-               cwd=repo).stdout
+    table = sh(
+        "COLUMNS=120 " + shlex.join(readme_command("dvc exp show --only-changed")) + " --no-pager", cwd=repo
+    ).stdout
     assert "…" not in table, table
     for column in ("slower", "train_loss", "val_loss", "val_acc", "lr", "0.0001", "epochs", "step"):
         assert column in table, table
@@ -95,11 +117,16 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     branch = sh(["git", "branch", "--show-current"], cwd=clone).stdout.strip()
     sh(["git", "branch", "quick", "HEAD~1"], cwd=clone)
     assert not (clone / ".dvc/cache").exists()
-    diff = json.loads(sh(["dvc", "metrics", "diff", "quick", branch, "--json"], cwd=clone).stdout)["metrics/headline.json"]
+    diff = json.loads(sh(["dvc", "metrics", "diff", "quick", branch, "--json"], cwd=clone).stdout)[
+        "metrics/headline.json"
+    ]
     headline = json.loads((repo / "metrics/headline.json").read_text())
     assert {k: v["new"] for k, v in diff.items()} == headline and all(v["old"] != v["new"] for v in diff.values())
     shown = json.loads(sh(["dvc", "metrics", "show", "-a", "--json"], cwd=clone).stdout)
-    for rev in ("quick", branch):  # and maybe "workspace": DVC hides it only if it compares equal, unpulled files may not
+    for rev in (
+        "quick",
+        branch,
+    ):  # and maybe "workspace": DVC hides it only if it compares equal, unpulled files may not
         assert set(shown[rev]["data"]["metrics/headline.json"]["data"]) == {"train_loss", "val_loss", "val_acc"}, shown
     detail = json.loads(sh(["dvc", "metrics", "show", "--json", "metrics/classes.json"], cwd=repo).stdout)
     shown = detail[""]["data"]["metrics/classes.json"]["data"]
@@ -115,9 +142,10 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
 def test_the_readmes_several_gpu_command_runs_through_dvc_exp_run(trained_repo):
     """The README's line as a user types it (DVC's -S parser takes the quoted value), 2 ranks instead of 4 (gloo
     on the CPU), one epoch: rank 0 alone logs and writes."""
-    line = readme_line("dvc exp run -S \"train_launcher=")
-    out = sh(shlex.split(line.replace("--nproc_per_node=4", "--nproc_per_node=2")) + ["-S", "epochs=1"],
-             cwd=trained_repo).stdout
+    line = readme_line('dvc exp run -S "train_launcher=')
+    out = sh(
+        shlex.split(line.replace("--nproc_per_node=4", "--nproc_per_node=2")) + ["-S", "epochs=1"], cwd=trained_repo
+    ).stdout
     assert out.count("epoch 1/1:") == 1, out
     assert json.loads((trained_repo / "models/train_log.json").read_text())["world_size"] == 2
     assert json.loads((trained_repo / "dvclive/metrics.json").read_text()) == {"step": 1}  # DVCLive on rank 0 only
@@ -154,9 +182,18 @@ def test_coco_path_end_to_end_through_a_mirror(repo, tmp_path):
 
     size, md5 = build_site(tmp_path / "site", ["boat", "cake", "couch", "dog", "motorcycle"], 40, seed=11)
     with Mirror(tmp_path / "site") as m:
-        set_params(repo, **{"coco.base_url": m.base_url, "coco.annotations_md5": md5, "coco.annotations_size": size,
-                            "datasets.coco.train_per_class": 30, "datasets.coco.val_per_class": 10,
-                            "depth": 1, "epochs": 1})
+        set_params(
+            repo,
+            **{
+                "coco.base_url": m.base_url,
+                "coco.annotations_md5": md5,
+                "coco.annotations_size": size,
+                "datasets.coco.train_per_class": 30,
+                "datasets.coco.val_per_class": 10,
+                "depth": 1,
+                "epochs": 1,
+            },
+        )
         sh(["dvc", "repro"], cwd=repo)
         paths = {r["path"] for r in m.requests}
     assert "/annotations/annotations_trainval2017.zip" in paths

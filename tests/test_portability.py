@@ -1,5 +1,6 @@
 """The pipeline's path on Windows and macOS, as far as Linux can show it (tests/as_if.py): no fcntl (Windows has
 none), and worker pools started by spawn (Windows' only start method, macOS's default)."""
+
 import subprocess
 import sys
 
@@ -18,8 +19,9 @@ with train["workspace_lock"]():
 
 def as_if(repo, *args, **popen):
     command = [sys.executable, str(REPO / "tests/as_if.py"), *args]
-    return subprocess.Popen(command, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **popen)
+    return subprocess.Popen(
+        command, cwd=repo, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
 
 
 def finish(proc):
@@ -29,8 +31,14 @@ def finish(proc):
 
 def test_the_stages_run_without_fcntl_and_with_spawned_workers(tmp_path):
     repo = copy_repo(tmp_path / "repo")
-    set_params(repo, dataset="sample", depth=1, epochs=1, batch_size=16,
-               **{"datasets.sample.train_per_class": 8, "datasets.sample.val_per_class": 4})
+    set_params(
+        repo,
+        dataset="sample",
+        depth=1,
+        epochs=1,
+        batch_size=16,
+        **{"datasets.sample.train_per_class": 8, "datasets.sample.val_per_class": 4},
+    )
     for script in DATA_STAGES:  # download generates the sample and prepare decodes it, both in worker pools
         code, _, err = finish(as_if(repo, "--no-fcntl", "--spawn", script))
         assert code == 0, f"{script}: {err[-2000:]}"

@@ -1,4 +1,5 @@
 """predict on real photographs: agreement with the evaluate stage, every kind of image, every bad input."""
+
 import csv
 import json
 import shutil
@@ -9,8 +10,8 @@ import torch
 from PIL import Image
 
 from conftest import REPO, sh
-from skipnet.training.models import MODEL_VERSION, load_model_file
 from skipnet.errors import SkipnetError
+from skipnet.training.models import MODEL_VERSION, load_model_file
 
 FIVE = REPO.parent / "shared/data/coco-5class-64"
 pytestmark = pytest.mark.skipif(not FIVE.is_dir(), reason=f"{FIVE} is not here")
@@ -54,7 +55,7 @@ def test_table_output_is_aligned_and_names_the_top_classes(trained, tmp_path):
     assert header.split() == ["image", "#1", "#2"] and len(rows) == 2
     for column in ("#1", "#2"):  # every row's cell starts under its header
         start = header.index(column)
-        assert all(row[start:].startswith(("boat ", "dog ")) and row[start - 2:start] == "  " for row in rows), rows
+        assert all(row[start:].startswith(("boat ", "dog ")) and row[start - 2 : start] == "  " for row in rows), rows
 
 
 def _kinds_of_images(folder):
@@ -69,7 +70,7 @@ def _kinds_of_images(folder):
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees on display
     photo.transpose(Image.Transpose.ROTATE_90).save(folder / "exif_rotated.jpg", exif=exif)
-    deep = (np.asarray(photo.convert("L"), dtype=np.uint16) * 257)
+    deep = np.asarray(photo.convert("L"), dtype=np.uint16) * 257
     Image.fromarray(deep).save(folder / "sixteen_bit.png")
     assert Image.open(folder / "sixteen_bit.png").mode in ("I;16", "I")
     photo.resize((8000, 6000), Image.Resampling.NEAREST).save(folder / "large.jpg", quality=80)
@@ -83,8 +84,16 @@ def test_every_kind_of_image_is_predicted(trained, tmp_path):
     out = json.loads(predict(trained, tmp_path, "--json").stdout)
     assert out["errors"] == [] and len(out["predictions"]) == n
     by_name = {p["path"].split("/")[-1]: p["top"][0]["class"] for p in out["predictions"]}
-    assert {"gray.jpg", "cmyk.jpg", "palette.png", "alpha.png", "exif_rotated.jpg", "sixteen_bit.png", "large.jpg",
-            "UPPER.JPEG"} == set(by_name)
+    assert {
+        "gray.jpg",
+        "cmyk.jpg",
+        "palette.png",
+        "alpha.png",
+        "exif_rotated.jpg",
+        "sixteen_bit.png",
+        "large.jpg",
+        "UPPER.JPEG",
+    } == set(by_name)
 
 
 def test_bad_files_are_listed_and_the_good_ones_still_predicted(trained, tmp_path):
@@ -95,14 +104,26 @@ def test_bad_files_are_listed_and_the_good_ones_still_predicted(trained, tmp_pat
     (tmp_path / "notes.jpg").write_text("not an image at all")
     (tmp_path / "readme.txt").write_text("a text file given by name")
     (tmp_path / "empty").mkdir()
-    proc = predict(trained, good, tmp_path / "truncated.jpg", tmp_path / "notes.jpg", tmp_path / "readme.txt",
-                   tmp_path / "empty", tmp_path / "missing.jpg", check_rc=1)
+    proc = predict(
+        trained,
+        good,
+        tmp_path / "truncated.jpg",
+        tmp_path / "notes.jpg",
+        tmp_path / "readme.txt",
+        tmp_path / "empty",
+        tmp_path / "missing.jpg",
+        check_rc=1,
+    )
     assert len(proc.stdout.splitlines()) == 2 and "good.jpg" in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 5, proc.stderr
-    for name, why in (("truncated.jpg", "truncated"), ("notes.jpg", "cannot identify"),
-                      ("readme.txt", "cannot identify"), ("empty", "no images in this folder"),
-                      ("missing.jpg", "no such file or folder")):
+    for name, why in (
+        ("truncated.jpg", "truncated"),
+        ("notes.jpg", "cannot identify"),
+        ("readme.txt", "cannot identify"),
+        ("empty", "no images in this folder"),
+        ("missing.jpg", "no such file or folder"),
+    ):
         assert any(name in e and why in e for e in errors), (name, errors)
     assert "1 predicted, 5 failed" in proc.stderr
 
@@ -123,8 +144,12 @@ def test_bad_model_files_are_refused_with_a_clear_reason(trained, tmp_path):
     torch.save(torch.load(model, weights_only=True)["state_dict"], old)  # the previous layout: bare weights
     future = tmp_path / "future.pt"
     torch.save(dict(torch.load(model, weights_only=True), version=MODEL_VERSION + 1), future)
-    for path, why in ((torn, "unreadable"), (old, "not a skipnet model file"),
-                      (future, f"format version {MODEL_VERSION + 1}"), (tmp_path / "absent.pt", "not found")):
+    for path, why in (
+        (torn, "unreadable"),
+        (old, "not a skipnet model file"),
+        (future, f"format version {MODEL_VERSION + 1}"),
+        (tmp_path / "absent.pt", "not found"),
+    ):
         with pytest.raises(SkipnetError, match=why):
             load_model_file(path)
     proc = predict(trained, a_photo(), "--model", torn, check_rc=2)  # the CLI: one line, nothing predicted
@@ -135,8 +160,9 @@ def test_bad_model_files_are_refused_with_a_clear_reason(trained, tmp_path):
 
 def test_a_model_with_other_classes_than_expected_is_refused(trained):
     proc = predict(trained, a_photo(), "--expect-classes", "boat,cake,couch,dog,motorcycle", check_rc=2)
-    assert proc.stderr.strip() == ("error: models/model.pt predicts boat,dog, not boat,cake,couch,dog,motorcycle: "
-                                   "pick its model with --model")
+    assert proc.stderr.strip() == (
+        "error: models/model.pt predicts boat,dog, not boat,cake,couch,dog,motorcycle: pick its model with --model"
+    )
     predict(trained, a_photo(), "--expect-classes", "boat,dog")
 
 

@@ -1,4 +1,5 @@
 """Decoding every kind of image the web serves into upright RGB arrays."""
+
 import numpy as np
 import pytest
 from PIL import Image

@@ -1,5 +1,6 @@
 """The README followed top to bottom in a fresh clone: the quick start, then the suite's params checks, then
 `dvc repro` about to train the study's params; and params.yaml written as DVC writes it."""
+
 import difflib
 import json
 import shlex
@@ -48,6 +49,5 @@ def test_readme_in_order_in_a_fresh_clone(quick_start):
     for stage in ("download", "select", "train", "evaluate"):
         assert f"Running stage '{stage}'" in dry, dry
     status = json.loads(sh(["dvc", "status", "--json"], cwd=repo).stdout)
-    changed = {k for entry in status["train"] for change in entry.get("changed deps", {}).values()
-               for k in change}
+    changed = {k for entry in status["train"] for change in entry.get("changed deps", {}).values() for k in change}
     assert {"depth", "epochs", "batch_size"} <= changed, status  # the quick start's values are not the study's

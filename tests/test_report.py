@@ -1,5 +1,6 @@
 """Run records and the report built from them: records from DVC experiments and from the DVC-free runner (the
 same stage code, the same numbers), legacy records, grouping by seed, intervals, paired tests, the ablation."""
+
 import copy
 import dataclasses
 import json
@@ -15,8 +16,20 @@ from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
 from skipnet.analysis import records, report, study, tables, verdicts
 from skipnet.errors import SkipnetError
 
-TINY = ["-S", "dataset=sample", "-S", "datasets.sample.train_per_class=30", "-S", "datasets.sample.val_per_class=10",
-        "-S", "depth=1", "-S", "epochs=3", "-S", "display_interval=1"]
+TINY = [
+    "-S",
+    "dataset=sample",
+    "-S",
+    "datasets.sample.train_per_class=30",
+    "-S",
+    "datasets.sample.val_per_class=10",
+    "-S",
+    "depth=1",
+    "-S",
+    "epochs=3",
+    "-S",
+    "display_interval=1",
+]
 MAIN = MAIN_PARAMS
 
 # Runs a script as a lent GPU machine would: dvc and dvclive are not installed there (pycocotools travels
@@ -53,26 +66,57 @@ def record(name, val_acc, seed=60146, right=None, **params):
     p = copy.deepcopy(MAIN)
     p.update(dataset="folder", seed=seed, **params)
     p["datasets"]["folder"]["root"] = "../shared/data/coco-5class-64"
-    epochs = [{"epoch": e, "train_loss": 1.5 - 0.05 * e, "train_acc": 0.4 + 0.02 * e, "val_loss": 1.2,
-               "val_acc": val_acc, "lr": p["lr"], "seconds": 60.0, "images_per_s": 100.0} for e in range(1, 21)]
+    epochs = [
+        {
+            "epoch": e,
+            "train_loss": 1.5 - 0.05 * e,
+            "train_acc": 0.4 + 0.02 * e,
+            "val_loss": 1.2,
+            "val_acc": val_acc,
+            "lr": p["lr"],
+            "seconds": 60.0,
+            "images_per_s": 100.0,
+        }
+        for e in range(1, 21)
+    ]
     right = set(range(round(20 * val_acc))) if right is None else right
-    predictions = [{"image": im, "label": "boat", "predicted": "boat" if i in right else "dog"}
-                   for i, im in enumerate(IMAGES)]
+    predictions = [
+        {"image": im, "label": "boat", "predicted": "boat" if i in right else "dog"} for i, im in enumerate(IMAGES)
+    ]
     per_class = {c: {"precision": val_acc, "recall": val_acc, "f1": val_acc} for c in p["classes"]}
     return records.Run(
-        name=name, source="test", command="dvc exp run", code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
-        machine="cpu: test", date="2026-12-01T00:00:00+00:00", train_seconds=1200.0, params=p,
+        name=name,
+        source="test",
+        command="dvc exp run",
+        code={"path": "test", "commit": "0123456789abcdef0123456789abcdef01234567"},
+        machine="cpu: test",
+        date="2026-12-01T00:00:00+00:00",
+        train_seconds=1200.0,
+        params=p,
         headline={"train_loss": epochs[-1]["train_loss"], "val_loss": 1.2, "val_acc": val_acc},
         classes={"accuracy": val_acc, "per_class": per_class, "confusion_matrix": [[10, 0], [0, 10]]},
-        details={"model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
-                 "speed": {"images_per_s": 100.0, "seconds_per_epoch": 60.0, "train_seconds": 1200.0,
-                           "device": "cpu: test", "world_size": 1, "precision": "fp32", "precision_reason": "test"}},
-        epochs=epochs, loss=[{"step": 5, "epoch": 1, "loss": 1.5}], predictions=predictions)
+        details={
+            "model": {"parameters": 1, "parameter_tensors": 1, "macs_per_image": 1},
+            "speed": {
+                "images_per_s": 100.0,
+                "seconds_per_epoch": 60.0,
+                "train_seconds": 1200.0,
+                "device": "cpu: test",
+                "world_size": 1,
+                "precision": "fp32",
+                "precision_reason": "test",
+            },
+        },
+        epochs=epochs,
+        loss=[{"step": 5, "epoch": 1, "loss": 1.5}],
+        predictions=predictions,
+    )
 
 
 def seeds(name, accs, **params):
-    return [record(name if i == 0 else f"{name}-seed{60146 + i}", a, seed=60146 + i, **params)
-            for i, a in enumerate(accs)]
+    return [
+        record(name if i == 0 else f"{name}-seed{60146 + i}", a, seed=60146 + i, **params) for i, a in enumerate(accs)
+    ]
 
 
 def test_overfitting_is_said_only_where_the_rule_holds():
@@ -92,15 +136,20 @@ def bad(**changes):
     return records.Run(**study.apply(dataclasses.asdict(record("r", 0.5)), changes))
 
 
-@pytest.mark.parametrize("changes, says", [
-    ({"headline.val_acc": 0.55}, "headline val_acc 0.5500 (11 of 20) but its predictions score 10 of 20"),
-    ({"source": "dvc experiment other-run (1234567)"}, "source is experiment 'other-run' but the record is 'r'"),
-    ({"code.commit": None}, "code commit 'None' is not a git commit"),
-    ({"code.commit": "unknown"}, "code commit 'unknown' is not a git commit"),
-    ({"command": "dvc exp run -S datasets.folder.root=/work/shared/data/x"},
-     "command names a machine path (datasets.folder.root=/work/shared/data/x)"),
-    ({"command_as_run": "python tools/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
-])
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        ({"headline.val_acc": 0.55}, "headline val_acc 0.5500 (11 of 20) but its predictions score 10 of 20"),
+        ({"source": "dvc experiment other-run (1234567)"}, "source is experiment 'other-run' but the record is 'r'"),
+        ({"code.commit": None}, "code commit 'None' is not a git commit"),
+        ({"code.commit": "unknown"}, "code commit 'unknown' is not a git commit"),
+        (
+            {"command": "dvc exp run -S datasets.folder.root=/work/shared/data/x"},
+            "command names a machine path (datasets.folder.root=/work/shared/data/x)",
+        ),
+        ({"command_as_run": "python tools/run_grid.py --data /home/me/data"}, "command_as_run names a machine path"),
+    ],
+)
 def test_a_record_that_contradicts_itself_is_refused_with_one_line(tmp_path, changes, says):
     with pytest.raises(SkipnetError, match=re.escape(says)):
         records.write(tmp_path, bad(**changes))
@@ -132,7 +181,9 @@ def test_committed_records_give_the_committed_report_and_name_no_machine_path(tm
     configs = tables.configurations(report.partition(runs)[0], MAIN)
     [c] = [c for c in verdicts.comparisons(configs) if c["claim"] == study.COMPARISONS[0][0]]
     assert (c["a"]["name"], c["b"]["name"]) == ("mynet16-improved", "mynet16-lr1e-3")
-    assert (c["welch"]["n_a"], c["welch"]["n_b"]) == (len(c["a"]["runs"]), len(c["b"]["runs"])) and c["welch"]["n_a"] >= 3
+    assert (c["welch"]["n_a"], c["welch"]["n_b"]) == (len(c["a"]["runs"]), len(c["b"]["runs"])) and c["welch"][
+        "n_a"
+    ] >= 3
     md = report.write(runs, tmp_path, MAIN, (tmp_path / "reports/notes.md").read_text()).read_text()
     assert md == committed("reports/study.md")  # a refactor of the report changes no byte of it
     assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", md)
@@ -148,7 +199,9 @@ def test_report_rewrites_only_the_readme_table1_block(tmp_path):
     assert report.update_readme(readme, runs, MAIN)
     text = readme.read_text()
     assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
-    assert "old table" not in text and re.search(r"\| MyNet-16, lr 1e-3 +\| mynet16-lr1e-3 +\| val_acc +\| 54.52% +\| 2 ", text)
+    assert "old table" not in text and re.search(
+        r"\| MyNet-16, lr 1e-3 +\| mynet16-lr1e-3 +\| val_acc +\| 54.52% +\| 2 ", text
+    )
     readme.write_text("no markers\n")
     assert not report.update_readme(readme, runs, MAIN) and readme.read_text() == "no markers\n"
 
@@ -177,8 +230,9 @@ def test_a_run_is_the_declared_configuration_its_recipe_params_say():
     assert study.declared(dict(MAIN, flip=True), MAIN) is None  # another recipe
     assert study.declared(study.apply(MAIN, study.CONFIGURATIONS["mynet16-improved"]), MAIN) == "mynet16-improved"
     # each configuration is itself and no other one
-    assert [study.declared(study.apply(MAIN, o), MAIN) for o in study.CONFIGURATIONS.values()] == \
-        list(study.CONFIGURATIONS)
+    assert [study.declared(study.apply(MAIN, o), MAIN) for o in study.CONFIGURATIONS.values()] == list(
+        study.CONFIGURATIONS
+    )
 
 
 def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
@@ -188,14 +242,19 @@ def test_a_record_is_whole_or_absent_and_keeps_its_predictions(tmp_path):
         records.write(tmp_path, dataclasses.replace(run, details={"bad": object()}))
     assert [p.name for p in tmp_path.iterdir()] == []
     back = records.load(records.write(tmp_path, run))
-    assert back == run and (tmp_path / "r/grad_norms.csv").read_text() == \
-        "step,log10_stem,log10_fc\n5,-1.5,-2.0\n10,-1.25,-1.75\n"
+    assert (
+        back == run
+        and (tmp_path / "r/grad_norms.csv").read_text() == "step,log10_stem,log10_fc\n5,-1.5,-2.0\n10,-1.25,-1.75\n"
+    )
 
 
 def test_record_and_report_errors_say_what_to_do(repo):
     proc = sh(["python", "tools/record.py", "no-such-exp"], cwd=repo, check=False)
-    assert proc.returncode == 1 and proc.stderr.strip() == \
-        "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
+    assert (
+        proc.returncode == 1
+        and proc.stderr.strip()
+        == "error: no DVC experiment or git revision named 'no-such-exp': see `dvc exp list` or `dvc exp show`"
+    )
     proc = sh(["python", "tools/record.py", "HEAD"], cwd=repo, check=False)
     assert proc.returncode == 1 and "has no finished run's metrics" in proc.stderr
     proc = sh(["python", "tools/report.py"], cwd=repo, check=False)
@@ -206,6 +265,7 @@ def test_record_and_report_errors_say_what_to_do(repo):
 
 
 # ---- real runs ----
+
 
 def test_readme_grid_queues_then_records_then_report(trained_repo):
     repo = trained_repo
@@ -246,10 +306,31 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     DVC-free runner with dvc and dvclive unimportable: the same images in the same order, the same per-epoch
     metrics and the same prediction for every val image."""
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))  # main's, not the working copy's
-    argv = [str(REPO / "tools/run_grid.py"), "--data", str(BOAT_DOG), "--runs", "mynet16-lr1e-3",
-            "-S", "classes=[boat,dog]", "-S", "datasets.folder.train_per_class=200",
-            "-S", "datasets.folder.val_per_class=100", "-S", "depth=1", "-S", "epochs=2", "-S", "batch_size=64",
-            "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "runs"), "--work", str(tmp_path / "work")]
+    argv = [
+        str(REPO / "tools/run_grid.py"),
+        "--data",
+        str(BOAT_DOG),
+        "--runs",
+        "mynet16-lr1e-3",
+        "-S",
+        "classes=[boat,dog]",
+        "-S",
+        "datasets.folder.train_per_class=200",
+        "-S",
+        "datasets.folder.val_per_class=100",
+        "-S",
+        "depth=1",
+        "-S",
+        "epochs=2",
+        "-S",
+        "batch_size=64",
+        "--params",
+        str(tmp_path / "params.yaml"),
+        "--out",
+        str(tmp_path / "runs"),
+        "--work",
+        str(tmp_path / "work"),
+    ]
     out = sh(["python", "-c", WITHOUT_DVC, *argv], cwd=REPO).stdout
     for stage in ("download", "select", "fetch", "prepare", "train", "evaluate"):
         assert f"Running stage '{stage}'" in out
@@ -259,8 +340,9 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     dvc = records.load(dvc_folder)
     assert (tmp_path / "work/data/manifest.csv").read_text() == (boat_dog_repo / "data/manifest.csv").read_text()
     timing = ("seconds", "images_per_s")
-    assert [{k: v for k, v in e.items() if k not in timing} for e in grid.epochs] == \
-        [{k: v for k, v in e.items() if k not in timing} for e in dvc.epochs]
+    assert [{k: v for k, v in e.items() if k not in timing} for e in grid.epochs] == [
+        {k: v for k, v in e.items() if k not in timing} for e in dvc.epochs
+    ]
     assert grid.predictions == dvc.predictions and len(grid.predictions) == 200
     assert grid.loss == dvc.loss and grid.classes == dvc.classes
     assert grid.source == "tools/run_grid.py" and grid.code["path"] == "tools/run_grid.py"
@@ -269,8 +351,21 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
     assert grid.command.startswith(f"python tools/run_grid.py --data {shared} --runs mynet16-lr1e-3 -S ")
     assert grid.params["datasets"]["folder"]["root"] == dvc.params["datasets"]["folder"]["root"] == shared
     # a second run with the same data params reuses the data stages, as DVC would; a relative --work works too
-    again = sh(["python", "-c", WITHOUT_DVC, *argv[:-4], "-S", "epochs=1", "--out", str(tmp_path / "runs2"),
-                "--work", os.path.relpath(tmp_path / "work", REPO)], cwd=REPO).stdout
+    again = sh(
+        [
+            "python",
+            "-c",
+            WITHOUT_DVC,
+            *argv[:-4],
+            "-S",
+            "epochs=1",
+            "--out",
+            str(tmp_path / "runs2"),
+            "--work",
+            os.path.relpath(tmp_path / "work", REPO),
+        ],
+        cwd=REPO,
+    ).stdout
     assert "Running stage 'prepare'" not in again and "Running stage 'train'" in again
 
 

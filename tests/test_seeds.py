@@ -1,7 +1,8 @@
 """One random stream per purpose: no purpose or epoch shares another's draws."""
+
 import torch
 
-from skipnet.training.seeds import PURPOSES, stream_seed
+from skipnet.config.seeds import PURPOSES, stream_seed
 
 
 def test_every_purpose_and_epoch_has_its_own_stream():

@@ -1,4 +1,5 @@
 """Selection with pycocotools on a generated COCO-format dataset."""
+
 import pytest
 from PIL import Image
 
@@ -45,5 +46,7 @@ def test_sample_has_coco_shape(instances):
     assert cats[9] == "boat" and cats[18] == "dog" and cats[4] == "motorcycle" and cats[1] == "person"
     sizes = {(i["width"], i["height"]) for i in api.loadImgs(api.getImgIds())}
     assert len(sizes) > 20
-    modes = {Image.open(instances.parents[1] / "train2017" / i["file_name"]).mode for i in api.loadImgs(api.getImgIds())}
+    modes = {
+        Image.open(instances.parents[1] / "train2017" / i["file_name"]).mode for i in api.loadImgs(api.getImgIds())
+    }
     assert modes == {"RGB", "L"}  # a few grayscale images, as COCO has

@@ -1,4 +1,5 @@
 """The statistics on hand-made inputs with known answers (no data, no training)."""
+
 import math
 
 import pytest
@@ -46,8 +47,15 @@ def test_intervals_stay_inside_what_is_possible():
 
 
 def test_one_value_or_no_spread_gives_no_interval_and_no_verdict():
-    assert stats.summary([0.5]) == {"n": 1, "mean": 0.5, "sd": None, "low": None, "high": None, "pred_low": None,
-                                    "pred_high": None}
+    assert stats.summary([0.5]) == {
+        "n": 1,
+        "mean": 0.5,
+        "sd": None,
+        "low": None,
+        "high": None,
+        "pred_low": None,
+        "pred_high": None,
+    }
     same = stats.summary([0.25, 0.25, 0.25])
     assert same["sd"] == 0.0 and same["low"] is None and same["pred_low"] is None
     assert stats.equivalence([0.5, 0.5, 0.5], 0.5, 0.03)["verdict"] == "not decided (n = 3)"
@@ -77,7 +85,7 @@ def test_welch_against_its_formula():
     a, b = [1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 4.0, 6.0, 8.0, 10.0]
     got = stats.welch(a, b)
     # variances 2.5 and 10: se = sqrt(2.5/5 + 10/5) = sqrt 2.5; Welch-Satterthwaite df = 2.5^2 / (0.5^2/4 + 2^2/4)
-    se, df = math.sqrt(2.5), 2.5 ** 2 / (0.5 ** 2 / 4 + 2 ** 2 / 4)
+    se, df = math.sqrt(2.5), 2.5**2 / (0.5**2 / 4 + 2**2 / 4)
     assert df == pytest.approx(5.882353, abs=1e-6) and got["diff"] == -3.0
     assert got["p"] == pytest.approx(0.1075, abs=5e-5)  # 2 * P(T_5.882 > 3 / sqrt 2.5 = 1.897367), 4 digits
     half = 2.458757 * se  # t(0.975, 5.882353) * sqrt 2.5 = 3.88774

@@ -1,6 +1,7 @@
 """The report's inference on hand-made records with known answers (no data, no training): the study's numbers
 reproduced or not, Welch comparisons with Holm within a family, McNemar outside the verdicts, the hardware of
 each group, and each of the study's claims."""
+
 import math
 import re
 
@@ -14,7 +15,7 @@ def row(table, *cells):
     """The markdown table row whose cells start with `cells`."""
     for line in table.splitlines():
         got = [c.strip() for c in line.strip("|").split("|")]
-        if got[:len(cells)] == list(cells):
+        if got[: len(cells)] == list(cells):
             return got
     raise AssertionError(f"no row {cells} in\n{table}")
 
@@ -73,15 +74,20 @@ def test_mcnemar_is_a_model_level_table_outside_the_verdicts():
 
 
 def test_each_group_shows_its_hardware_and_the_split_between_kinds():
-    amd, intel, gpu = "cpu: AMD EPYC (AVX512), 2 threads", "cpu: Intel(R) Xeon(R) Processor (AVX512), 2 threads", \
-        "NVIDIA H200"
+    amd, intel, gpu = (
+        "cpu: AMD EPYC (AVX512), 2 threads",
+        "cpu: Intel(R) Xeon(R) Processor (AVX512), 2 threads",
+        "NVIDIA H200",
+    )
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54, 0.56])
     for r, machine in zip(runs, (amd, intel, intel, gpu)):
         r.machine = machine
     assert tables.hardware_counts(runs) == "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
     configs = tables.configurations(runs, MAIN)
-    assert row(verdicts.reproduction(configs), "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")[12] == \
-        "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
+    assert (
+        row(verdicts.reproduction(configs), "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")[12]
+        == "AMD EPYC (AVX512) 1, Intel Xeon (AVX512) 2, NVIDIA H200 1"
+    )
     split = verdicts.hardware_split(configs)
     got = row(split, "mynet16-lr1e-3", "Intel Xeon (AVX512)")
     assert got[2] == "2" and got[3].startswith("53.00% [") and got[3].endswith("(n=2)")
@@ -104,18 +110,43 @@ def test_the_study_claims_each_get_their_verdict():
     sweep = {}
     for depth, gap in ((1, 0.0), (2, 0.05), (4, 0.1), (8, 0.2)):  # (f) the skip gap grows with depth
         for skip in (True, False):
-            sweep[depth, skip] = seeds(f"sweep-d{depth}-{'skip' if skip else 'noskip'}", [0.3 + (gap if skip else 0)],
-                                       depth=depth, skip_connections=skip, epochs=5)
+            sweep[depth, skip] = seeds(
+                f"sweep-d{depth}-{'skip' if skip else 'noskip'}",
+                [0.3 + (gap if skip else 0)],
+                depth=depth,
+                skip_connections=skip,
+                epochs=5,
+            )
     configs = tables.configurations(mynet + lr4 + net3 + [r for rs in sweep.values() for r in rs], MAIN)
     table = verdicts.claims(configs, report.sweep_points(report.sweeps(configs)))
-    verdict = {got[0]: got[5] for got in (row(table, c) for c in (
-        "(a) MyNet-16 (lr 1e-3) is below Net3", "(b) lr 1e-4 ends with a lower train loss than lr 1e-3",
-        "(b) lr 1e-4 ends with a higher val loss than lr 1e-3", "(b) lr 1e-4 ends with a lower val accuracy than lr 1e-3",
-        "(c) dog is the worst class of MyNet-16", "(c) dog is the worst class of Net3",
-        "(d) MyNet-16's train-val accuracy gap is larger than Net3's", "(f) skip connections matter more as depth grows",
-        "(e) gradient norms grow over training (gradient explosion) at lr 1e-3"))}
-    assert list(verdict.values()) == ["holds", "holds", "holds", "not shown", "holds", "not shown", "holds",
-                                      "not shown", "not decided (n = 0)"]
+    verdict = {
+        got[0]: got[5]
+        for got in (
+            row(table, c)
+            for c in (
+                "(a) MyNet-16 (lr 1e-3) is below Net3",
+                "(b) lr 1e-4 ends with a lower train loss than lr 1e-3",
+                "(b) lr 1e-4 ends with a higher val loss than lr 1e-3",
+                "(b) lr 1e-4 ends with a lower val accuracy than lr 1e-3",
+                "(c) dog is the worst class of MyNet-16",
+                "(c) dog is the worst class of Net3",
+                "(d) MyNet-16's train-val accuracy gap is larger than Net3's",
+                "(f) skip connections matter more as depth grows",
+                "(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
+            )
+        )
+    }
+    assert list(verdict.values()) == [
+        "holds",
+        "holds",
+        "holds",
+        "not shown",
+        "holds",
+        "not shown",
+        "holds",
+        "not shown",
+        "not decided (n = 0)",
+    ]
     # (c) MyNet-16: dog lowest in 3 of 3, P = 0.2^3 = 0.008, fifth smallest of 8 p: Holm's 4 * 0.008 is below the
     # running maximum set by (a), third smallest: 6 * 0.006458
     got = row(table, "(c) dog is the worst class of MyNet-16")
@@ -149,8 +180,10 @@ def test_claim_e_has_its_figure_from_the_runs_that_kept_their_norms(tmp_path):
     assert report.claims(report.group(runs, MAIN))[1] == {}  # no norms kept: no figure
     runs[0].grad_norms = [{"step": s, "log10_stem": 0.0, "log10_fc": 1.0} for s in (5, 10)]
     runs[1].grad_norms = [{"step": s, "log10_stem": 2.0, "log10_fc": -1.0} for s in (5, 10, 15)]
-    assert figures.grad_norm_means(runs[:2]) == [{"step": 5, "stem": 10.0, "fc": 1.0},
-                                                 {"step": 10, "stem": 10.0, "fc": 1.0}]  # steps both logged
+    assert figures.grad_norm_means(runs[:2]) == [
+        {"step": 5, "stem": 10.0, "fc": 1.0},
+        {"step": 10, "stem": 10.0, "fc": 1.0},
+    ]  # steps both logged
     md, figs = report.claims(report.group(runs, MAIN))
     assert "![gradient norms per stage at lr 1e-3](gradient_norms.png)" in md and list(figs) == ["gradient_norms.png"]
     figs["gradient_norms.png"](tmp_path / "g.png")

@@ -6,6 +6,7 @@
 Exits 1 with the train stage's own one line where it would stop (an NVIDIA GPU this torch cannot use, or
 device: cuda without one), so a new machine or a Colab runtime can be checked before anything trains.
 """
+
 import torch
 
 from skipnet.cli import run_stage

@@ -10,13 +10,14 @@ predict does not read params.yaml. Files that cannot be read are listed on stder
 others are still predicted. Exit status: 0 every image predicted, 1 some paths failed (listed on
 stderr), 2 nothing was tried (a bad model file, unexpected classes, a bad option).
 """
+
 import argparse
 import json
 import sys
 
 from skipnet.analysis import predict
-from skipnet.training.models import load_model_file
 from skipnet.errors import SkipnetError, printable
+from skipnet.training.models import load_model_file
 
 
 def main():
@@ -31,8 +32,10 @@ def main():
         model, config = load_model_file(args.model)
         expected = [c.strip() for c in args.expect_classes.split(",")] if args.expect_classes else None
         if expected and expected != config["classes"]:
-            raise SkipnetError(f"{args.model} predicts {','.join(config['classes'])}, not {args.expect_classes}: "
-                               f"pick its model with --model")
+            raise SkipnetError(
+                f"{args.model} predicts {','.join(config['classes'])}, not {args.expect_classes}: "
+                f"pick its model with --model"
+            )
         if args.top < 1:
             raise SkipnetError(f"--top {args.top}: give 1 or more")
         files, problems = predict.collect(args.paths)
@@ -43,10 +46,21 @@ def main():
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if args.json:
-        print(json.dumps({"model": args.model, "classes": config["classes"],
-                          "predictions": [{"path": str(f), "top": [{"class": c, "probability": p} for c, p in t]}
-                                          for f, t in zip(good, tops)],
-                          "errors": [{"path": p, "error": e} for p, e in problems]}, indent=2, allow_nan=False))
+        print(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "classes": config["classes"],
+                    "predictions": [
+                        {"path": str(f), "top": [{"class": c, "probability": p} for c, p in t]}
+                        for f, t in zip(good, tops)
+                    ],
+                    "errors": [{"path": p, "error": e} for p, e in problems],
+                },
+                indent=2,
+                allow_nan=False,
+            )
+        )
     elif good:
         print(predict.table(good, tops))
     for path, error in problems:

@@ -10,6 +10,7 @@ accuracy) or one that contradicts itself (skipnet.analysis.records.check: its he
 its source, its code commit, a machine path in its command) is refused with one line. Commit
 reports/runs/ afterwards: the report is built from these records.
 """
+
 from skipnet.analysis import records
 from skipnet.cli import run_stage
 

@@ -12,6 +12,7 @@ lists in dvc.yaml or the content of a data dependency changed. With DVC, `--queu
     python tools/run_grid.py --queue --runs study --seeds 60147 60148 && dvc exp run --run-all
     python tools/run_grid.py --overrides mynet16-improved             # its -S words, for a script
 """
+
 import argparse
 import datetime
 import hashlib
@@ -29,9 +30,9 @@ from typing import NamedTuple
 import yaml
 
 from skipnet.analysis import records, study
+from skipnet.config.params import committed, validate
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_path
-from skipnet.params import committed, validate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,10 +48,16 @@ class Stage(NamedTuple):
 def pipeline(dvc_yaml=REPO / "dvc.yaml"):
     """dvc.yaml's stages, in its order."""
     stages = yaml.safe_load(Path(dvc_yaml).read_text())["stages"]
-    return [Stage(name, Path(st["cmd"].split()[-1]).stem, st.get("params", []),
-                  [d for d in st.get("deps", []) if not d.startswith(("stages/", "src/"))],
-                  [o if isinstance(o, str) else next(iter(o)) for o in st.get("outs", [])])
-            for name, st in stages.items()]
+    return [
+        Stage(
+            name,
+            Path(st["cmd"].split()[-1]).stem,
+            st.get("params", []),
+            [d for d in st.get("deps", []) if not d.startswith(("stages/", "src/"))],
+            [o if isinstance(o, str) else next(iter(o)) for o in st.get("outs", [])],
+        )
+        for name, st in stages.items()
+    ]
 
 
 def lookup(params, dotted):
@@ -72,8 +79,13 @@ def digest(path):
 
 def stage_key(stage, params, root):
     """What a stage's result depends on, as DVC sees it: the params it lists and its data dependencies' contents."""
-    return json.dumps({"params": {k: lookup(params, k) for k in stage.params},
-                       "deps": {d: digest(Path(root) / d) for d in stage.deps}}, sort_keys=True)
+    return json.dumps(
+        {
+            "params": {k: lookup(params, k) for k in stage.params},
+            "deps": {d: digest(Path(root) / d) for d in stage.deps},
+        },
+        sort_keys=True,
+    )
 
 
 def parse_set(item):
@@ -126,9 +138,15 @@ def run_one(name, params, workdir, runs_dir, command, commit):
             return yaml.safe_dump(params, sort_keys=False)
         return (workdir / path).read_text() if (workdir / path).exists() else None
 
-    return records.build(read, name, "tools/run_grid.py", command,
-                         {"path": "tools/run_grid.py", "commit": commit},
-                         datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), runs_dir)
+    return records.build(
+        read,
+        name,
+        "tools/run_grid.py",
+        command,
+        {"path": "tools/run_grid.py", "commit": commit},
+        datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        runs_dir,
+    )
 
 
 def plan(names, seeds, base, sets):
@@ -136,7 +154,9 @@ def plan(names, seeds, base, sets):
     chosen = {}
     for item in names:
         if item not in study.GROUPS and item not in study.CONFIGURATIONS:
-            raise SkipnetError(f"--runs {item}: not a group ({', '.join(study.GROUPS)}) nor a configuration (see --list)")
+            raise SkipnetError(
+                f"--runs {item}: not a group ({', '.join(study.GROUPS)}) nor a configuration (see --list)"
+            )
         chosen.update(study.GROUPS.get(item) or {item: study.CONFIGURATIONS[item]})
     runs = []
     for name, overrides in chosen.items():
@@ -168,27 +188,63 @@ def archive(runs_dir, names, path):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", help="image-folder root: <data>/{train,val}/<class>/*.jpg")
-    ap.add_argument("--runs", nargs="+", default=["study"],
-                    help=f"groups ({', '.join(study.GROUPS)}) or configuration names (--list)")
-    ap.add_argument("--seeds", nargs="+", type=int, help="train each run at every one of these seeds (default: "
-                    "params.yaml's seed); a seed other than params.yaml's is added to the record name as -seedN")
-    ap.add_argument("-S", "--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a param of every run, as `dvc exp run -S` does (e.g. -S epochs=5)")
+    ap.add_argument(
+        "--runs",
+        nargs="+",
+        default=["study"],
+        help=f"groups ({', '.join(study.GROUPS)}) or configuration names (--list)",
+    )
+    ap.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        help="train each run at every one of these seeds (default: "
+        "params.yaml's seed); a seed other than params.yaml's is added to the record name as -seedN",
+    )
+    ap.add_argument(
+        "-S",
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a param of every run, as `dvc exp run -S` does (e.g. -S epochs=5)",
+    )
     ap.add_argument("--params", default="params.yaml", help="base params (default: %(default)s)")
     ap.add_argument("--out", default=str(records.RUNS_DIR), help="records folder (default: %(default)s)")
     ap.add_argument("--work", default="data/grid", help="work folder of the stages (default: %(default)s)")
-    ap.add_argument("--per-call", type=int, metavar="K", help="split the runs into calls of K (a bounded GPU job: "
-                    "README, \"On a GPU\") and run only call --call")
+    ap.add_argument(
+        "--per-call",
+        type=int,
+        metavar="K",
+        help='split the runs into calls of K (a bounded GPU job: README, "On a GPU") and run only call --call',
+    )
     ap.add_argument("--call", type=int, default=0, metavar="I", help="with --per-call: which call, from 0")
-    ap.add_argument("--archive", metavar="FILE", help="also write this call's records as one .tar.gz (one file to "
-                    "bring back; unpack with `tar xzf FILE -C reports/runs`)")
-    ap.add_argument("--code-commit", metavar="SHA", help="the git commit of this code, where the tree has no .git "
-                    "(e.g. copied to a GPU machine; default: this checkout's HEAD)")
-    ap.add_argument("--queue", action="store_true", help="queue the runs in DVC (`dvc exp run --queue`) instead; "
-                    "then `dvc exp run --run-all` and `python tools/record.py $(dvc exp list --name-only)`")
+    ap.add_argument(
+        "--archive",
+        metavar="FILE",
+        help="also write this call's records as one .tar.gz (one file to "
+        "bring back; unpack with `tar xzf FILE -C reports/runs`)",
+    )
+    ap.add_argument(
+        "--code-commit",
+        metavar="SHA",
+        help="the git commit of this code, where the tree has no .git "
+        "(e.g. copied to a GPU machine; default: this checkout's HEAD)",
+    )
+    ap.add_argument(
+        "--queue",
+        action="store_true",
+        help="queue the runs in DVC (`dvc exp run --queue`) instead; "
+        "then `dvc exp run --run-all` and `python tools/record.py $(dvc exp list --name-only)`",
+    )
     ap.add_argument("--list", action="store_true", help="print every configuration as its dvc command, then exit")
-    ap.add_argument("--overrides", metavar="NAME", choices=study.CONFIGURATIONS,
-                    help="print the configuration's overrides as `-S key=value ...` (for scripts), then exit")
+    ap.add_argument(
+        "--overrides",
+        metavar="NAME",
+        choices=study.CONFIGURATIONS,
+        help="print the configuration's overrides as `-S key=value ...` (for scripts), then exit",
+    )
     args = ap.parse_args()
     if args.overrides:
         return print(shlex.join(study.sets(args.overrides)))
@@ -209,15 +265,18 @@ def main():
         base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
         commit = args.code_commit or records.head_commit(REPO)
         if not records.known_commit(commit):  # checked now, not after hours of training
-            raise SkipnetError(f"the code's git commit is {commit!r} (no git checkout here?): a record names the code "
-                               f"that trained it; run from a git clone or pass --code-commit SHA")
+            raise SkipnetError(
+                f"the code's git commit is {commit!r} (no git checkout here?): a record names the code "
+                f"that trained it; run from a git clone or pass --code-commit SHA"
+            )
         runs = plan(args.runs, args.seeds, base, sets)
         if args.per_call:
             calls = -(-len(runs) // args.per_call)
             if not 0 <= args.call < calls:
-                raise SkipnetError(f"--call {args.call}: {len(runs)} runs in calls of {args.per_call} make calls 0 to "
-                                   f"{calls - 1}")
-            runs = runs[args.call * args.per_call:(args.call + 1) * args.per_call]
+                raise SkipnetError(
+                    f"--call {args.call}: {len(runs)} runs in calls of {args.per_call} make calls 0 to {calls - 1}"
+                )
+            runs = runs[args.call * args.per_call : (args.call + 1) * args.per_call]
             print(f"call {args.call} of 0-{calls - 1}: {', '.join(r[0] for r in runs)}", flush=True)
         made = []
         for name, config, seed, params in runs:
@@ -225,11 +284,23 @@ def main():
                 print(f"{name}: recorded already in {args.out}, kept", flush=True)
                 made.append(name)
                 continue
-            command = shlex.join(["python", "tools/run_grid.py", "--data", records.repo_relative(args.data),
-                                  "--runs", config, *([f"--seeds={seed}"] if seed != base["seed"] else []),
-                                  *from_file, *[w for s in args.sets for w in ("-S", s)]])
+            command = shlex.join(
+                [
+                    "python",
+                    "tools/run_grid.py",
+                    "--data",
+                    records.repo_relative(args.data),
+                    "--runs",
+                    config,
+                    *([f"--seeds={seed}"] if seed != base["seed"] else []),
+                    *from_file,
+                    *[w for s in args.sets for w in ("-S", s)],
+                ]
+            )
             t0 = time.time()
-            folder = run_one(name, params, Path(args.work).absolute(), args.out, command, commit)  # the stages chdir there
+            folder = run_one(
+                name, params, Path(args.work).absolute(), args.out, command, commit
+            )  # the stages chdir there
             print(f"{name}: {records.load(folder).headline} in {time.time() - t0:.0f} s -> {folder}", flush=True)
             made.append(name)
         if args.archive:

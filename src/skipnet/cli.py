@@ -1,9 +1,10 @@
 """What every stage script shares: --help, params loading, one-line errors."""
+
 import argparse
 import sys
 
+from .config.params import load
 from .errors import SkipnetError
-from .params import load
 
 
 def run_stage(doc, body, add_args=None):

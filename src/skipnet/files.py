@@ -1,5 +1,6 @@
 """Atomic file writes (a reader, or a rerun after kill -9, never sees a half-written file) with the user's
 umask, a full disk named as such; paths from data kept inside their folder; only regular files opened."""
+
 import contextlib
 import errno
 import json
@@ -25,8 +26,9 @@ def relative_name(name, what):
     else one line naming the entry. Absolute names and `..` would read or write outside the folder."""
     parts = PurePosixPath(name).parts
     if not name or PurePosixPath(name).is_absolute() or "\\" in name or ".." in parts or Path(name).is_absolute():
-        raise SkipnetError(f"{what}: file name {name!r} leads outside its folder; refused (names must be relative, "
-                           f"without '..')")
+        raise SkipnetError(
+            f"{what}: file name {name!r} leads outside its folder; refused (names must be relative, without '..')"
+        )
     return name
 
 
@@ -38,8 +40,13 @@ def under(root, name, what):
     return path
 
 
-NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def not_regular(path):
@@ -80,8 +87,10 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         free = shutil.disk_usage(path.parent).free
-        raise SkipnetError(f"no space left to write {path} ({free / 2**20:.0f} MiB free on its disk): "
-                           f"free some space and rerun; nothing was left half-written") from None
+        raise SkipnetError(
+            f"no space left to write {path} ({free / 2**20:.0f} MiB free on its disk): "
+            f"free some space and rerun; nothing was left half-written"
+        ) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

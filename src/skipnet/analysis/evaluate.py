@@ -4,16 +4,17 @@ One evaluation per model: every number here comes from the train stage's pass ov
 model (its last epoch, on the training device, in the training precision), kept in the train log: the
 headline's val accuracy is the accuracy of the predictions written here, exactly.
 """
+
 import math
 
 import numpy as np
 
-from . import plots
-from ..training.archs import ARCHITECTURES
+from ..config.archs import ARCHITECTURES
+from ..data.prepare import train_and_eval_splits
 from ..errors import SkipnetError
 from ..files import atomic_write_json, atomic_write_text
 from ..training.history import EPOCH_FIELDS, csv_text, headline
-from ..data.prepare import train_and_eval_splits
+from . import plots
 
 LOG10 = "log10_"  # plots/grad_norms.csv: a stage's column is LOG10 + its name, holding log10 of its norm
 
@@ -42,8 +43,11 @@ TITLE_KNOBS = ("weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs"
 
 def run_title(params):
     """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 adamw weight_decay=0.05 ..."."""
-    on = [f" {k}={params[k]:g}" if isinstance(params[k], float) else f" {k}={params[k]}" for k in TITLE_KNOBS
-          if params[k] not in (0, False, "constant")]
+    on = [
+        f" {k}={params[k]:g}" if isinstance(params[k], float) else f" {k}={params[k]}"
+        for k in TITLE_KNOBS
+        if params[k] not in (0, False, "constant")
+    ]
     return f"{ARCHITECTURES[params['arch']].title(params)} lr={params['lr']:g} {params['optimizer']}{''.join(on)}"
 
 
@@ -56,25 +60,37 @@ def class_metrics(history, labels, classes):
     train log's evaluation of the final model."""
     predicted = np.asarray(history.get("val_predicted", []), dtype=np.int64)
     if len(predicted) != len(labels):
-        raise SkipnetError(f"the train log scores {len(predicted)} val images, the data has {len(labels)}: "
-                           f"rerun the train stage (dvc repro)")
+        raise SkipnetError(
+            f"the train log scores {len(predicted)} val images, the data has {len(labels)}: "
+            f"rerun the train stage (dvc repro)"
+        )
     matrix = confusion_matrix(labels, predicted, len(classes))
     last = history["epochs"][-1]
-    return {"accuracy": last["val_acc"], "val_loss": last["val_loss"], "per_class": per_class_scores(matrix, classes),
-            "confusion_matrix": matrix.tolist()}, predicted
+    return {
+        "accuracy": last["val_acc"],
+        "val_loss": last["val_loss"],
+        "per_class": per_class_scores(matrix, classes),
+        "confusion_matrix": matrix.tolist(),
+    }, predicted
 
 
 def run_details(history, epochs):
     """Model size and training speed: what ran, where, how fast."""
     if "model" not in history:
         raise SkipnetError("the train log has no model size (an older train stage wrote it): rerun the train stage")
-    return {"model": history["model"],
-            "speed": {"images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
-                      "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
-                      "train_seconds": float(np.sum([e["seconds"] for e in epochs])),  # without pauses
-                      "wall_seconds": history.get("wall_seconds"),  # with them (train logs before 2026-12-04: none)
-                      "device": history["device"], "world_size": history["world_size"],
-                      "precision": history["precision"], "precision_reason": history["precision_reason"]}}
+    return {
+        "model": history["model"],
+        "speed": {
+            "images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
+            "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
+            "train_seconds": float(np.sum([e["seconds"] for e in epochs])),  # without pauses
+            "wall_seconds": history.get("wall_seconds"),  # with them (train logs before 2026-12-04: none)
+            "device": history["device"],
+            "world_size": history["world_size"],
+            "precision": history["precision"],
+            "precision_reason": history["precision_reason"],
+        },
+    }
 
 
 def run(params, train_path, val_path, history, eval_names, out):
@@ -86,24 +102,39 @@ def run(params, train_path, val_path, history, eval_names, out):
     probs = np.asarray(history["val_probs"])
     atomic_write_json(out["headline"], headline(epochs))
     atomic_write_json(out["classes"], scores)
-    write_csv(out["predictions"], ["image", "label", "predicted"],
-              [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)])
+    write_csv(
+        out["predictions"],
+        ["image", "label", "predicted"],
+        [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)],
+    )
     write_csv(out["epochs_csv"], EPOCH_FIELDS, epochs)
     atomic_write_json(out["run"], run_details(history, epochs))
 
     title = run_title(params)
-    write_csv(out["confusion_csv"], ["actual", "predicted"],
-              [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)])
-    plots.confusion_png(np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}",
-                        out["confusion_png"])
+    write_csv(
+        out["confusion_csv"],
+        ["actual", "predicted"],
+        [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)],
+    )
+    plots.confusion_png(
+        np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}", out["confusion_png"]
+    )
     write_csv(out["loss_csv"], ["step", "epoch", "loss"], history["running_loss"])
-    plots.loss_png({title: [(r["step"], r["loss"]) for r in history["running_loss"]]}, out["loss_png"],
-                   title=f"Training Loss for {title}")
+    plots.loss_png(
+        {title: [(r["step"], r["loss"]) for r in history["running_loss"]]},
+        out["loss_png"],
+        title=f"Training Loss for {title}",
+    )
     plots.epochs_png(epochs, out["epochs_png"], f"Per epoch: train vs val, {title}")
     plots.misclassified_png(images, labels, probs, classes, out["misclassified_png"])
     groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
-    write_csv(out["grad_csv"], ["step"] + [LOG10 + g for g in groups],
-              [{"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}}
-               for r in history["grad_norms"]])
+    write_csv(
+        out["grad_csv"],
+        ["step"] + [LOG10 + g for g in groups],
+        [
+            {"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}}
+            for r in history["grad_norms"]
+        ],
+    )
     plots.grad_norms_png(history["grad_norms"], out["grad_png"], f"Gradient norms per stage, {title}")
     return scores

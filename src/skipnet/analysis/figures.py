@@ -1,4 +1,5 @@
 """The report's figures, drawn from configurations (skipnet.analysis.tables) through plots.py's helpers."""
+
 import math
 
 import matplotlib.pyplot as plt
@@ -11,10 +12,11 @@ from .tables import find, summarize, value
 def _band(ax, x, series, style, label):
     """The mean line over seeds, with a band from the lowest to the highest seed where there are several."""
     mean = [sum(v) / len(v) for v in zip(*series)]
-    line, = ax.plot(x, mean, style, label=f"{label} (n={len(series)})" if len(series) > 1 else label, linewidth=1.8)
+    (line,) = ax.plot(x, mean, style, label=f"{label} (n={len(series)})" if len(series) > 1 else label, linewidth=1.8)
     if len(series) > 1:
-        ax.fill_between(x, [min(v) for v in zip(*series)], [max(v) for v in zip(*series)], color=line.get_color(),
-                        alpha=0.2)
+        ax.fill_between(
+            x, [min(v) for v in zip(*series)], [max(v) for v in zip(*series)], color=line.get_color(), alpha=0.2
+        )
 
 
 def table1_png(configs, path):
@@ -23,15 +25,30 @@ def table1_png(configs, path):
     for i, (name, (label, numbers)) in enumerate(study.REPORTED.items()):
         found = find(configs, name)
         labels.append(label)
-        ax.plot([i - 0.12], [100 * numbers["val_acc"]], "kx", markersize=10, label="study (one run)" if i == 0 else None)
+        ax.plot(
+            [i - 0.12], [100 * numbers["val_acc"]], "kx", markersize=10, label="study (one run)" if i == 0 else None
+        )
         for c in found[:1]:
             s = summarize(c, "val_acc")
             values = [100 * value(r, "val_acc") for r in c["runs"]]
-            ax.plot([i + 0.12] * len(values), values, "o", color="tab:blue", alpha=0.35,
-                    label="ours, each seed" if i == 0 else None)
+            ax.plot(
+                [i + 0.12] * len(values),
+                values,
+                "o",
+                color="tab:blue",
+                alpha=0.35,
+                label="ours, each seed" if i == 0 else None,
+            )
             err = None if s["low"] is None else [[100 * (s["mean"] - s["low"])], [100 * (s["high"] - s["mean"])]]
-            ax.errorbar([i + 0.12], [100 * s["mean"]], yerr=err, fmt="s", color="tab:blue", capsize=6,
-                        label="ours, mean and 95% interval" if i == 0 else None)
+            ax.errorbar(
+                [i + 0.12],
+                [100 * s["mean"]],
+                yerr=err,
+                fmt="s",
+                color="tab:blue",
+                capsize=6,
+                label="ours, mean and 95% interval" if i == 0 else None,
+            )
             ax.annotate(f"n={s['n']}", (i + 0.18, 100 * s["mean"]), fontsize=8)
     ax.set_xticks(range(len(labels)), labels)
     ax.set_ylabel("final val accuracy (%)")
@@ -53,10 +70,15 @@ def sweep_png(group, path):
         depths = [d for d, _ in points]
         for ax, metric, scale in ((ax_acc, "val_acc", 100), (ax_loss, "train_loss", 1)):
             summaries = [summarize(c, metric) for _, c in points]
-            line, = ax.plot(depths, [scale * s["mean"] for s in summaries], style, label=label)
+            (line,) = ax.plot(depths, [scale * s["mean"] for s in summaries], style, label=label)
             if all(s["low"] is not None for s in summaries):
-                ax.fill_between(depths, [scale * s["low"] for s in summaries], [scale * s["high"] for s in summaries],
-                                color=line.get_color(), alpha=0.2)
+                ax.fill_between(
+                    depths,
+                    [scale * s["low"] for s in summaries],
+                    [scale * s["high"] for s in summaries],
+                    color=line.get_color(),
+                    alpha=0.2,
+                )
     classes = len(group[0]["params"]["classes"])
     ax_acc.axhline(100 / classes, color="gray", linestyle=":", label=f"chance ({100 / classes:g}%)")
     ax_loss.axhline(math.log(classes), color="gray", linestyle=":", label=f"uniform guess (ln {classes})")
@@ -69,8 +91,10 @@ def sweep_png(group, path):
         ax.grid(True, alpha=0.3)
         ax.legend()
     seeds = sorted({len(c["runs"]) for c in group})
-    fig.suptitle(f"Depth sweep, {'/'.join(map(str, epochs))} epochs per point, lr {group[0]['params']['lr']:g}; "
-                 f"mean over {'/'.join(map(str, seeds))} seeds per point, band: 95% interval where n >= 2")
+    fig.suptitle(
+        f"Depth sweep, {'/'.join(map(str, epochs))} epochs per point, lr {group[0]['params']['lr']:g}; "
+        f"mean over {'/'.join(map(str, seeds))} seeds per point, band: 95% interval where n >= 2"
+    )
     fig.tight_layout()
     plots.save(fig, path)
 
@@ -97,12 +121,16 @@ def confusion_grid_png(configs, path):
     cols = min(3, len(configs))
     rows = -(-len(configs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5.5 * rows), squeeze=False)
-    for ax in axes.flat[len(configs):]:
+    for ax in axes.flat[len(configs) :]:
         ax.axis("off")
     for ax, c in zip(axes.flat, configs):
         first = c["runs"][0]
-        plots.confusion_heatmap(ax, first.classes["confusion_matrix"], first.params["classes"],
-                                f"{first.name} (seed {first.params['seed']})")
+        plots.confusion_heatmap(
+            ax,
+            first.classes["confusion_matrix"],
+            first.params["classes"],
+            f"{first.name} (seed {first.params['seed']})",
+        )
     fig.tight_layout()
     plots.save(fig, path)
 
@@ -112,12 +140,19 @@ def grad_norm_means(runs):
     the runs of one configuration log the same steps), as plots.grad_norms_png reads them."""
     stages = [k for k in runs[0].grad_norms[0] if k != "step"]
     logged = min(len(r.grad_norms) for r in runs)
-    return [{"step": runs[0].grad_norms[i]["step"],
-             **{k.removeprefix(LOG10): 10 ** (sum(r.grad_norms[i][k] for r in runs) / len(runs)) for k in stages}}
-            for i in range(logged)]
+    return [
+        {
+            "step": runs[0].grad_norms[i]["step"],
+            **{k.removeprefix(LOG10): 10 ** (sum(r.grad_norms[i][k] for r in runs) / len(runs)) for k in stages},
+        }
+        for i in range(logged)
+    ]
 
 
 def grad_norms_png(runs, path):
     """Claim (e)'s figure: each stage's gradient norm over training, geometric mean over the runs."""
-    plots.grad_norms_png(grad_norm_means(runs), path, f"Gradient norms per stage, {runs[0].name.split('-seed')[0]} "
-                                                      f"(geometric mean over runs, n = {len(runs)})")
+    plots.grad_norms_png(
+        grad_norm_means(runs),
+        path,
+        f"Gradient norms per stage, {runs[0].name.split('-seed')[0]} (geometric mean over runs, n = {len(runs)})",
+    )

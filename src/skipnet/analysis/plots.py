@@ -1,31 +1,34 @@
-"""The study's figures: confusion heatmap (count and row percent), loss curves, gradient norms, previews."""
+"""The study's figures: confusion heatmap (count and row percent), loss curves, gradient norms, misclassified images.
+matplotlib's backend and the atomic save are the data layer's (skipnet.data.preview), shared with the preview."""
+
 import itertools
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only, never a window
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from ..files import atomic_path  # noqa: E402
-
-
-def save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
+from ..data.preview import save
 
 
 def confusion_heatmap(ax, matrix, classes, title):
     """Seaborn heatmap with 'count\\nrow%' in each cell, as in the study's Figures 2-4."""
     import seaborn as sns  # here, not on top: it and the scipy.stats it loads take ~1.3 s, which prepare need not pay
+
     matrix = np.asarray(matrix)
     rows = matrix.sum(axis=1, keepdims=True)
     percent = np.divide(matrix * 100.0, rows, out=np.zeros(matrix.shape), where=rows > 0)
     annot = np.array([[f"{c}\n{p:.1f}%" for c, p in zip(rc, rp)] for rc, rp in zip(matrix, percent)])
-    sns.heatmap(matrix, annot=annot, fmt="", cmap="YlOrBr", cbar=True, xticklabels=classes, yticklabels=classes,
-                linewidths=0.5, ax=ax)
+    sns.heatmap(
+        matrix,
+        annot=annot,
+        fmt="",
+        cmap="YlOrBr",
+        cbar=True,
+        xticklabels=classes,
+        yticklabels=classes,
+        linewidths=0.5,
+        ax=ax,
+    )
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
     ax.set_title(title)
@@ -97,8 +100,13 @@ def grad_norms_png(records, path, title):
     if groups:
         ax.legend()
     else:  # a run shorter than display_interval logged no norms
-        ax.text(0.5, 0.5, "no gradient norms logged (fewer steps than display_interval)", ha="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            "no gradient norms logged (fewer steps than display_interval)",
+            ha="center",
+            transform=ax.transAxes,
+        )
     fig.tight_layout()
     save(fig, path)
 
@@ -113,7 +121,9 @@ def misclassified_rows(labels, probs, pairs=3, per_row=8):
     for i in wrong:
         counts[(labels[i], predicted[i])] = counts.get((labels[i], predicted[i]), 0) + 1
     top = sorted(counts, key=lambda pair: -counts[pair])[:pairs]
-    rows = [((a, b, counts[(a, b)]), [i for i in wrong if (labels[i], predicted[i]) == (a, b)][:per_row]) for a, b in top]
+    rows = [
+        ((a, b, counts[(a, b)]), [i for i in wrong if (labels[i], predicted[i]) == (a, b)][:per_row]) for a, b in top
+    ]
     return rows + [(None, list(wrong[:per_row]))]
 
 
@@ -123,27 +133,20 @@ def misclassified_png(images, labels, probs, classes, path, per_row=8):
     rows = misclassified_rows(labels, probs, per_row=per_row)
     fig = plt.figure(figsize=(per_row * 1.5, len(rows) * 2.1), layout="constrained")
     for (pair, picks), sub in zip(rows, fig.subfigures(len(rows), 1, squeeze=False).ravel()):
-        sub.suptitle(f"true {classes[pair[0]]}, predicted {classes[pair[1]]} ({pair[2]} images)" if pair
-                     else "most confident mistakes", x=0.01, ha="left", fontsize=9, fontweight="bold")
+        sub.suptitle(
+            f"true {classes[pair[0]]}, predicted {classes[pair[1]]} ({pair[2]} images)"
+            if pair
+            else "most confident mistakes",
+            x=0.01,
+            ha="left",
+            fontsize=9,
+            fontweight="bold",
+        )
         for ax, i in itertools.zip_longest(sub.subplots(1, per_row), picks):
             ax.axis("off")
             if i is not None:
                 ax.imshow(images[i], interpolation="nearest")
-                ax.set_title(f"{classes[labels[i]]} -> {classes[probs[i].argmax()]}\n{100 * probs[i].max():.0f}%",
-                             fontsize=7)
-    save(fig, path)
-
-
-def preview_png(images, labels, classes, path, per_class=8):
-    """A grid with a row of `per_class` images for each class."""
-    fig, axes = plt.subplots(len(classes), per_class, figsize=(per_class * 1.2, len(classes) * 1.3), squeeze=False)
-    for row, name in enumerate(classes):
-        picks = np.flatnonzero(labels == row)[:per_class]
-        for col in range(per_class):
-            ax = axes[row, col]
-            ax.axis("off")
-            if col < len(picks):
-                ax.imshow(images[picks[col]], interpolation="nearest")
-        axes[row, 0].set_title(name, loc="left", fontsize=9)
-    fig.tight_layout()
+                ax.set_title(
+                    f"{classes[labels[i]]} -> {classes[probs[i].argmax()]}\n{100 * probs[i].max():.0f}%", fontsize=7
+                )
     save(fig, path)

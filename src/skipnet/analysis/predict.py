@@ -5,17 +5,18 @@ rotation, any PIL mode to RGB, JPEG draft decoding, squash to the model's image_
 every core, then classified in batches. A file that cannot be read is reported and skipped; the
 others are still predicted.
 """
+
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..training import precision as precisions
-from ..training.engine import evaluate as run_model
-from ..training.engine import to_device_tensors
 from ..data.prepare import decode_each
 from ..errors import SkipnetError, printable
 from ..files import not_regular
+from ..training import precision as precisions
+from ..training.engine import evaluate as run_model
+from ..training.engine import to_device_tensors
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 BATCH = 512  # as the evaluate stage, so both see the same arithmetic
@@ -29,7 +30,9 @@ def collect(paths):
         if given.is_dir():
             named = sorted(p for p in given.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
             if not named:
-                problems.append((str(given), f"no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})"))
+                problems.append(
+                    (str(given), f"no images in this folder (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+                )
         else:
             named = [given]
         for path in named:
@@ -63,12 +66,15 @@ def probabilities(model, config, images):
     if not len(images):
         return np.empty((0, len(config["classes"])))
     x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"))
-    _, _, logits = run_model(model, x, y, BATCH, precisions.autocast("cpu", inference_precision(config["precision"])),
-                             channels_last=False)
+    _, _, logits = run_model(
+        model, x, y, BATCH, precisions.autocast("cpu", inference_precision(config["precision"])), channels_last=False
+    )
     probs = logits.softmax(1).numpy()
     if not np.isfinite(probs).all():
-        raise SkipnetError(f"the model gives non-finite outputs for {int((~np.isfinite(probs)).any(1).sum())} of "
-                           f"{len(probs)} images: its weights are broken (a diverged run?); retrain it")
+        raise SkipnetError(
+            f"the model gives non-finite outputs for {int((~np.isfinite(probs)).any(1).sum())} of "
+            f"{len(probs)} images: its weights are broken (a diverged run?); retrain it"
+        )
     return probs
 
 

@@ -13,6 +13,7 @@ runner (`tools/run_grid.py`, e.g. on a GPU machine), which runs the same stage c
                      tests; records made before it existed have none
     grad_norms.csv   log10 gradient norm per stage per logging interval (records from 2026-12-04 on)
 """
+
 import csv
 import io
 import json
@@ -27,42 +28,49 @@ from pathlib import Path
 
 import yaml
 
+from ..config.params import cli_value
 from ..errors import SkipnetError
 from ..files import with_umask
-from ..params import cli_value
 from ..training.history import EPOCH_FIELDS, csv_text, headline
 
 RUNS_DIR = Path("reports/runs")
 LOSS_FIELDS = ["step", "epoch", "loss"]
 PREDICTION_FIELDS = ["image", "label", "predicted"]
 # The evaluate stage's outputs a record is built from (git-tracked in an experiment's commit)
-SOURCES = {"params": "params.yaml", "classes": "metrics/classes.json", "details": "metrics/run.json",
-           "epochs": "plots/epochs.csv", "loss": "plots/loss.csv", "predictions": "metrics/predictions.csv",
-           "grad_norms": "plots/grad_norms.csv"}
+SOURCES = {
+    "params": "params.yaml",
+    "classes": "metrics/classes.json",
+    "details": "metrics/run.json",
+    "epochs": "plots/epochs.csv",
+    "loss": "plots/loss.csv",
+    "predictions": "metrics/predictions.csv",
+    "grad_norms": "plots/grad_norms.csv",
+}
 
 
 @dataclass(kw_only=True)
 class Run:
     """One run record: run.json's fields, then the CSV files beside it (None where a record has none)."""
+
     name: str
-    source: str                  # "dvc experiment NAME (sha)" or "tools/run_grid.py"
-    command: str                 # reproduces the run from a fresh clone at code["commit"]
-    code: dict                   # path, commit (and basis, where the commit was inferred)
+    source: str  # "dvc experiment NAME (sha)" or "tools/run_grid.py"
+    command: str  # reproduces the run from a fresh clone at code["commit"]
+    code: dict  # path, commit (and basis, where the commit was inferred)
     machine: str
     date: str
-    train_seconds: float         # training time, pauses excluded
+    train_seconds: float  # training time, pauses excluded
     wall_seconds: float | None = None  # with pauses (records from 2026-12-04 on)
     params: dict
-    headline: dict               # history.HEADLINE: the last epoch's, the model's one evaluation
-    classes: dict                # accuracy, per_class scores, confusion_matrix
-    details: dict                # the evaluate stage's metrics/run.json: model summary, speed, precision
+    headline: dict  # history.HEADLINE: the last epoch's, the model's one evaluation
+    classes: dict  # accuracy, per_class scores, confusion_matrix
+    details: dict  # the evaluate stage's metrics/run.json: model summary, speed, precision
     command_as_run: str | None = None  # as typed, where it differs from command
     source_note: str | None = None
-    second_pass: dict | None = None    # records made when evaluate scored the model a second time (check)
+    second_pass: dict | None = None  # records made when evaluate scored the model a second time (check)
     epochs: list = field(default_factory=list)  # epochs.csv: history.Epoch rows
-    loss: list = field(default_factory=list)    # loss.csv: LOSS_FIELDS rows
-    predictions: list | None = None             # predictions.csv: PREDICTION_FIELDS rows
-    grad_norms: list | None = None              # grad_norms.csv: step and one log10 norm per stage
+    loss: list = field(default_factory=list)  # loss.csv: LOSS_FIELDS rows
+    predictions: list | None = None  # predictions.csv: PREDICTION_FIELDS rows
+    grad_norms: list | None = None  # grad_norms.csv: step and one log10 norm per stage
 
 
 CSV_PARTS = ("epochs", "loss", "predictions", "grad_norms")
@@ -76,8 +84,10 @@ def _json(run):
 
 
 def _csv_rows(text):
-    return [{k: float(v) if k not in ("step", "epoch") else int(v) for k, v in row.items()}
-            for row in csv.DictReader(io.StringIO(text))]
+    return [
+        {k: float(v) if k not in ("step", "epoch") else int(v) for k, v in row.items()}
+        for row in csv.DictReader(io.StringIO(text))
+    ]
 
 
 def _csv_strings(text):
@@ -90,8 +100,10 @@ def check_finite(run):
     for e in run.epochs:
         for key, value in e.items():
             if isinstance(value, float) and not math.isfinite(value):
-                raise SkipnetError(f"{run.name}: {key} is {value} at epoch {e['epoch']}: the run diverged and is not "
-                                   f"recorded (rerun with a lower lr, or precision: fp32)")
+                raise SkipnetError(
+                    f"{run.name}: {key} is {value} at epoch {e['epoch']}: the run diverged and is not "
+                    f"recorded (rerun with a lower lr, or precision: fp32)"
+                )
     try:
         return json.dumps(_json(run), indent=2, allow_nan=False) + "\n"
     except ValueError:
@@ -104,8 +116,9 @@ def write(runs_dir, run, force=False):
     runs_dir = Path(runs_dir)
     final = runs_dir / run.name
     if final.exists() and not force:
-        raise SkipnetError(f"record {final} exists and is kept: rename the experiment (dvc exp rename) or replace "
-                           f"the record (--force)")
+        raise SkipnetError(
+            f"record {final} exists and is kept: rename the experiment (dvc exp rename) or replace the record (--force)"
+        )
     text = check_finite(run)
     problem = check(run)
     if problem:
@@ -120,8 +133,9 @@ def write(runs_dir, run, force=False):
         if run.predictions:
             (tmp / "predictions.csv").write_text(csv_text(PREDICTION_FIELDS, run.predictions))
         if run.grad_norms is not None:  # kept even without a row (a run shorter than display_interval)
-            (tmp / "grad_norms.csv").write_text(csv_text(list(run.grad_norms[0]) if run.grad_norms else ["step"],
-                                                         run.grad_norms))
+            (tmp / "grad_norms.csv").write_text(
+                csv_text(list(run.grad_norms[0]) if run.grad_norms else ["step"], run.grad_norms)
+            )
         if final.exists():
             shutil.rmtree(final)
         tmp.rename(final)
@@ -151,18 +165,31 @@ def load(folder):
     if not isinstance(fields_, dict):
         raise SkipnetError(f"{folder / 'run.json'}: not a JSON object")
     missing = [k for k in REQUIRED if k not in fields_]
-    missing += [k for k in ("name", "params", "headline", "classes", "details") if not isinstance(fields_.get(k), (str, dict))]
+    missing += [
+        k for k in ("name", "params", "headline", "classes", "details") if not isinstance(fields_.get(k), (str, dict))
+    ]
     missing += [f"classes.{k}" for k in ("per_class", "confusion_matrix") if k not in fields_.get("classes", {})]
     unknown = [k for k in fields_ if k not in JSON_FIELDS]
     bad = [k for k in ("train_loss", "val_loss", "val_acc") if not _number(fields_.get("headline", {}).get(k))]
     if missing or unknown or bad or not epochs:
-        what = (f"no {', '.join(dict.fromkeys(missing))}" if missing else f"unknown field {unknown[0]!r}" if unknown
-                else f"headline {', '.join(bad)} not a finite number" if bad else "no epochs in epochs.csv")
+        what = (
+            f"no {', '.join(dict.fromkeys(missing))}"
+            if missing
+            else f"unknown field {unknown[0]!r}"
+            if unknown
+            else f"headline {', '.join(bad)} not a finite number"
+            if bad
+            else "no epochs in epochs.csv"
+        )
         raise SkipnetError(f"{folder / 'run.json'}: {what}")
     kept, norms = folder / "predictions.csv", folder / "grad_norms.csv"
-    run = Run(**fields_, epochs=epochs, loss=loss,
-              predictions=_csv_strings(kept.read_text()) if kept.exists() else None,
-              grad_norms=_csv_rows(norms.read_text()) if norms.exists() else None)
+    run = Run(
+        **fields_,
+        epochs=epochs,
+        loss=loss,
+        predictions=_csv_strings(kept.read_text()) if kept.exists() else None,
+        grad_norms=_csv_rows(norms.read_text()) if norms.exists() else None,
+    )
     problem = check(run)
     if problem:
         raise SkipnetError(f"{folder / 'run.json'}: {problem}")
@@ -185,17 +212,21 @@ def check(run):
         headline = round(run.headline["val_acc"] * n)
         second = (run.second_pass or {}).get("predictions_correct")
         if headline != right and second != right:
-            return (f"headline val_acc {run.headline['val_acc']:.4f} ({headline} of {n}) but its predictions "
-                    f"score {right} of {n}: not one evaluation of one model")
+            return (
+                f"headline val_acc {run.headline['val_acc']:.4f} ({headline} of {n}) but its predictions "
+                f"score {right} of {n}: not one evaluation of one model"
+            )
     source = re.fullmatch(r"dvc experiment (\S+) \([0-9a-f]+\)", run.source)
     if source and source[1] != run.name:
-        return (f"source is experiment {source[1]!r} but the record is {run.name!r}: record an experiment under "
-                f"its own name (rename it first: dvc exp rename)")
+        return (
+            f"source is experiment {source[1]!r} but the record is {run.name!r}: record an experiment under "
+            f"its own name (rename it first: dvc exp rename)"
+        )
     commit = str((run.code or {}).get("commit"))
     if not known_commit(commit):
         return f"code commit {commit!r} is not a git commit: the code that trained it is unknown"
-    for field in ("command", "command_as_run"):
-        machine = [w for w in shlex.split(getattr(run, field) or "") if re.match(r"^(\S+=)?(/|~)", w)]
+    for name in ("command", "command_as_run"):
+        machine = [w for w in shlex.split(getattr(run, name) or "") if re.match(r"^(\S+=)?(/|~)", w)]
         if machine:
             return f"{field} names a machine path ({machine[0]}): give paths relative to the repository"
     return None
@@ -206,8 +237,10 @@ def load_all(runs_dir=RUNS_DIR, skipped=None):
     one-line reason appended there; without, it raises."""
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
-        raise SkipnetError(f"no run records in {runs_dir} (no such folder): add a finished experiment with "
-                           "`python tools/record.py EXP` (see `dvc exp list`), or run tools/run_grid.py")
+        raise SkipnetError(
+            f"no run records in {runs_dir} (no such folder): add a finished experiment with "
+            "`python tools/record.py EXP` (see `dvc exp list`), or run tools/run_grid.py"
+        )
     runs = []
     for folder in sorted(p for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
@@ -228,8 +261,12 @@ def resolve_experiment(name, repo="."):
     refs = _git(["for-each-ref", "--format=%(refname) %(objectname)", "refs/exps"], repo).stdout.split("\n")
     matches = [line.split()[1] for line in refs if line and line.split()[0].endswith(f"/{name}")]
     if len(matches) > 1:
-        raise SkipnetError(f"{len(matches)} experiments are named {name!r}: give the commit instead (dvc exp show --sha)")
-    rev = matches[0] if matches else _git(["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo).stdout.strip()
+        raise SkipnetError(
+            f"{len(matches)} experiments are named {name!r}: give the commit instead (dvc exp show --sha)"
+        )
+    rev = (
+        matches[0] if matches else _git(["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo).stdout.strip()
+    )
     if not rev:
         raise SkipnetError(f"no DVC experiment or git revision named {name!r}: see `dvc exp list` or `dvc exp show`")
     return rev, _git(["rev-parse", f"{rev}^"], repo).stdout.strip()
@@ -237,6 +274,7 @@ def resolve_experiment(name, repo="."):
 
 def overrides(params, baseline):
     """The `key=value` settings that turn the baseline's params into these, one per changed leaf."""
+
     def leaves(tree, prefix=""):
         for key, value in tree.items():
             if isinstance(value, dict):
@@ -258,17 +296,30 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=Fals
     texts = {key: read(path) for key, path in SOURCES.items()}
     missing = [SOURCES[k] for k in ("params", "classes", "details", "epochs") if not texts[k]]
     if missing:
-        raise SkipnetError(f"{source} has no finished run's metrics ({', '.join(missing)} missing): was it run to "
-                           f"the end with this version of the pipeline?")
+        raise SkipnetError(
+            f"{source} has no finished run's metrics ({', '.join(missing)} missing): was it run to "
+            f"the end with this version of the pipeline?"
+        )
     details = json.loads(texts["details"])
     epochs = _csv_rows(texts["epochs"])
-    run = Run(name=name, source=source, command=command, code=code, machine=details["speed"]["device"], date=date,
-              train_seconds=details["speed"]["train_seconds"], wall_seconds=details["speed"].get("wall_seconds"),
-              params=relative_root(yaml.safe_load(texts["params"])), headline=headline(epochs),
-              classes=json.loads(texts["classes"]), details=details, epochs=epochs,
-              loss=_csv_rows(texts["loss"] or "step,epoch,loss\n"),
-              predictions=_csv_strings(texts["predictions"]) if texts["predictions"] else None,
-              grad_norms=_csv_rows(texts["grad_norms"]) if texts["grad_norms"] else None)
+    run = Run(
+        name=name,
+        source=source,
+        command=command,
+        code=code,
+        machine=details["speed"]["device"],
+        date=date,
+        train_seconds=details["speed"]["train_seconds"],
+        wall_seconds=details["speed"].get("wall_seconds"),
+        params=relative_root(yaml.safe_load(texts["params"])),
+        headline=headline(epochs),
+        classes=json.loads(texts["classes"]),
+        details=details,
+        epochs=epochs,
+        loss=_csv_rows(texts["loss"] or "step,epoch,loss\n"),
+        predictions=_csv_strings(texts["predictions"]) if texts["predictions"] else None,
+        grad_norms=_csv_rows(texts["grad_norms"]) if texts["grad_norms"] else None,
+    )
     return write(runs_dir, run, force)
 
 
@@ -280,11 +331,19 @@ def from_experiment(name, repo=".", runs_dir=RUNS_DIR, force=False):
         proc = _git(["show", f"{at}:{path}"], repo)
         return proc.stdout if proc.returncode == 0 else None
 
-    command = exp_command(relative_root(yaml.safe_load(read("params.yaml") or "{}")),
-                          yaml.safe_load(read("params.yaml", parent) or "{}"))
-    return build(read, name, f"dvc experiment {name} ({rev[:7]})", command,
-                 {"path": "dvc exp run", "commit": parent},
-                 _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(), runs_dir, force)
+    command = exp_command(
+        relative_root(yaml.safe_load(read("params.yaml") or "{}")), yaml.safe_load(read("params.yaml", parent) or "{}")
+    )
+    return build(
+        read,
+        name,
+        f"dvc experiment {name} ({rev[:7]})",
+        command,
+        {"path": "dvc exp run", "commit": parent},
+        _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(),
+        runs_dir,
+        force,
+    )
 
 
 def known_commit(commit):

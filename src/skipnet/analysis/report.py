@@ -5,19 +5,22 @@ numbers reproduced, comparisons, McNemar, hardware, the study's claims) come fro
 module adds the overfitting rule run by run, every run, depth sweeps, tuning runs, the figures and the
 commands, and writes reports/study.md and the README's Table 1 block.
 """
+
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import figures, plots, stats, study, verdicts
 from ..errors import SkipnetError
-from .evaluate import run_title
 from ..files import atomic_write_text
+from . import figures, plots, stats, study, verdicts
+from .evaluate import run_title
 from .tables import LAST, cell, configurations, find, last_epochs, markdown, pct, used, varying
 
 OVERFIT_RISE = 0.25
-OVERFIT_RULE = (f"a run overfits when its final val loss is at least {OVERFIT_RISE} above its lowest val loss while "
-                f"its final train loss is below the train loss of that lowest epoch")
+OVERFIT_RULE = (
+    f"a run overfits when its final val loss is at least {OVERFIT_RISE} above its lowest val loss while "
+    f"its final train loss is below the train loss of that lowest epoch"
+)
 
 
 def _param_cell(flat, key):
@@ -42,29 +45,69 @@ def overfitting_table(runs):
     for r in runs:
         lowest, rise, verdict_ = overfits(r)
         mean, low, high = last_epochs(r)
-        rows.append([r.name, f"{lowest['val_loss']:.3f} ({lowest['epoch']})", f"{r.headline['val_loss']:.3f}",
-                     f"{rise:+.3f}", f"{lowest['train_loss']:.3f} -> {r.headline['train_loss']:.3f}",
-                     "overfits" if verdict_ else "does not overfit", f"{pct(low)} to {pct(high)}"])
-    return (f"Rule: {OVERFIT_RULE}. Last column: how far val accuracy moved over the last {LAST} epochs of that run.\n\n"
-            + markdown(rows, ["run", "lowest val loss (epoch)", "final val loss", "rise",
-                              "train loss at that epoch -> final", "by the rule", f"val acc over the last {LAST} epochs"],
-                       ["left", "right", "right", "right", "left", "left", "left"]))
+        rows.append(
+            [
+                r.name,
+                f"{lowest['val_loss']:.3f} ({lowest['epoch']})",
+                f"{r.headline['val_loss']:.3f}",
+                f"{rise:+.3f}",
+                f"{lowest['train_loss']:.3f} -> {r.headline['train_loss']:.3f}",
+                "overfits" if verdict_ else "does not overfit",
+                f"{pct(low)} to {pct(high)}",
+            ]
+        )
+    return (
+        f"Rule: {OVERFIT_RULE}. Last column: how far val accuracy moved over the last {LAST} epochs of that run.\n\n"
+        + markdown(
+            rows,
+            [
+                "run",
+                "lowest val loss (epoch)",
+                "final val loss",
+                "rise",
+                "train loss at that epoch -> final",
+                "by the rule",
+                f"val acc over the last {LAST} epochs",
+            ],
+            ["left", "right", "right", "right", "left", "left", "left"],
+        )
+    )
 
 
 def runs_table(runs, keys, scored_on="val"):
     """One row per run; scored_on names the split its "val" numbers come from (the hold-out for tuning runs)."""
-    names = ["run", *keys, "epochs run", "final train loss", f"{scored_on} loss", f"{scored_on} acc",
-             f"{scored_on} acc, mean of last {LAST} epochs", f"best {scored_on} acc (epoch)", f"train acc - {scored_on} acc",
-             "train time", "machine"]
+    names = [
+        "run",
+        *keys,
+        "epochs run",
+        "final train loss",
+        f"{scored_on} loss",
+        f"{scored_on} acc",
+        f"{scored_on} acc, mean of last {LAST} epochs",
+        f"best {scored_on} acc (epoch)",
+        f"train acc - {scored_on} acc",
+        "train time",
+        "machine",
+    ]
     rows = []
     for r in runs:
         flat, h, last = used(r.params), r.headline, r.epochs[-1]
         best = max(r.epochs, key=lambda e: e["val_acc"])
-        rows.append([r.name, *(_param_cell(flat, k) for k in keys), str(len(r.epochs)), f"{h['train_loss']:.3f}",
-                     f"{h['val_loss']:.3f}", pct(h["val_acc"]), pct(last_epochs(r)[0]),
-                     f"{pct(best['val_acc'])} ({best['epoch']})",
-                     f"{100 * (last['train_acc'] - last['val_acc']):+.1f}", _minutes(r.train_seconds),
-                     r.machine])
+        rows.append(
+            [
+                r.name,
+                *(_param_cell(flat, k) for k in keys),
+                str(len(r.epochs)),
+                f"{h['train_loss']:.3f}",
+                f"{h['val_loss']:.3f}",
+                pct(h["val_acc"]),
+                pct(last_epochs(r)[0]),
+                f"{pct(best['val_acc'])} ({best['epoch']})",
+                f"{100 * (last['train_acc'] - last['val_acc']):+.1f}",
+                _minutes(r.train_seconds),
+                r.machine,
+            ]
+        )
     return markdown(rows, names, ["left"] * (1 + len(keys)) + ["right"] * 8 + ["left"])
 
 
@@ -102,17 +145,20 @@ def sweep_points(groups):
 def commands_table(runs):
     def commit(r):
         return r.code["commit"][:12] + (" (inferred)" if r.code.get("basis") else "")
+
     rows = [[r.name, f"`{r.command}`", r.source, commit(r), r.date[:16]] for r in runs]
-    return ("Each command runs from the root of a fresh clone checked out at its code commit (data paths are relative: `../shared/...`). DVC's queue "
-            "(`dvc exp run --queue`) runs experiments in a temporary copy of the repository, where the data path must "
-            "be absolute (`-S datasets.folder.root=$PWD/../shared/data/coco-5class-64`).\n\n"
-            + markdown(rows, ["run", "command", "source", "code commit", "finished"]))
+    return (
+        "Each command runs from the root of a fresh clone checked out at its code commit (data paths are relative: "
+        "`../shared/...`). DVC's queue "
+        "(`dvc exp run --queue`) runs experiments in a temporary copy of the repository, where the data path must "
+        "be absolute (`-S datasets.folder.root=$PWD/../shared/data/coco-5class-64`).\n\n"
+        + markdown(rows, ["run", "command", "source", "code commit", "finished"])
+    )
 
 
 def partition(runs):
     """(final runs, tuning runs): tuning runs are scored on a hold-out of train."""
-    return ([r for r in runs if not r.params.get("tune_holdout")],
-            [r for r in runs if r.params.get("tune_holdout")])
+    return ([r for r in runs if not r.params.get("tune_holdout")], [r for r in runs if r.params.get("tune_holdout")])
 
 
 def readme_block(runs, defaults):
@@ -121,8 +167,11 @@ def readme_block(runs, defaults):
     final, _ = partition(runs)
     configs = configurations(final, defaults)
     found = verdicts.comparisons(configs)
-    return (verdicts.reproduction(configs) + ("\n" + verdicts.comparisons_table(found) if found else "")
-            + ("\n" + verdicts.goals(configs)))
+    return (
+        verdicts.reproduction(configs)
+        + ("\n" + verdicts.comparisons_table(found) if found else "")
+        + ("\n" + verdicts.goals(configs))
+    )
 
 
 def update_readme(path, runs, defaults):
@@ -140,6 +189,7 @@ def update_readme(path, runs, defaults):
 @dataclass
 class Records:
     """What the sections read: the records, split and grouped once."""
+
     runs: list
     final: list  # scored on val
     tuning: list  # scored on a hold-out of train
@@ -171,9 +221,13 @@ def comparisons(r):
     if not found:
         return "", {}
     mcnemar = verdicts.mcnemar_table(found)
-    return ("## Comparisons between configurations\n\n" + verdicts.comparisons_table(found) + "\n"
-            + verdicts.goals(r.configs)
-            + ("\n### McNemar: two trained models on the same images\n\n" + mcnemar if mcnemar else "")), {}
+    return (
+        "## Comparisons between configurations\n\n"
+        + verdicts.comparisons_table(found)
+        + "\n"
+        + verdicts.goals(r.configs)
+        + ("\n### McNemar: two trained models on the same images\n\n" + mcnemar if mcnemar else "")
+    ), {}
 
 
 def claims(r):
@@ -181,9 +235,11 @@ def claims(r):
     runs = verdicts.explosion_runs(find(r.configs, study.MYNET16))
     if not runs:
         return md, {}
-    return (md + "\n(e) as measured: the gradient norm of each stage over training at lr 1e-3\n\n"
-            "![gradient norms per stage at lr 1e-3](gradient_norms.png)\n",
-            {"gradient_norms.png": lambda p: figures.grad_norms_png(runs, p)})
+    return (
+        md + "\n(e) as measured: the gradient norm of each stage over training at lr 1e-3\n\n"
+        "![gradient norms per stage at lr 1e-3](gradient_norms.png)\n",
+        {"gradient_norms.png": lambda p: figures.grad_norms_png(runs, p)},
+    )
 
 
 def hardware(r):
@@ -205,16 +261,22 @@ def every_run(r):
     if not r.main:
         return "", {}
     runs = [x for c in r.main for x in c["runs"]]
-    return ("## Every run\n\nColumns before `epochs run` are the params that differ between runs. `train acc - val acc` "
-            "is the last epoch's gap in points.\n\n" + runs_table(runs, varying(runs))
-            + "\n## Per-class accuracy (recall on val)\n\n" + verdicts.per_class(r.main)), {}
+    return (
+        "## Every run\n\nColumns before `epochs run` are the params that differ between runs. `train acc - val acc` "
+        "is the last epoch's gap in points.\n\n"
+        + runs_table(runs, varying(runs))
+        + "\n## Per-class accuracy (recall on val)\n\n"
+        + verdicts.per_class(r.main)
+    ), {}
 
 
 def depth_sweeps(r):
     md, figs = [], {}
     for i, g in enumerate(r.sweeps, 1):
-        md.append(f"## Depth sweep {i}: with and without skip connections\n\n![depth sweep](depth_sweep_{i}.png)\n\n"
-                  + verdicts.sweep(g))
+        md.append(
+            f"## Depth sweep {i}: with and without skip connections\n\n![depth sweep](depth_sweep_{i}.png)\n\n"
+            + verdicts.sweep(g)
+        )
         figs[f"depth_sweep_{i}.png"] = lambda p, g=g: figures.sweep_png(g, p)
     return "\n".join(md), figs
 
@@ -222,15 +284,23 @@ def depth_sweeps(r):
 def curves(r):
     if not r.main:
         return "", {}
-    losses = {f"{c['name']} (seed {c['runs'][0].params['seed']}): {run_title(c['params'])}":
-              [(p["step"], p["loss"]) for p in c["runs"][0].loss] for c in r.main}
-    return ("## Training loss per logging interval (the study's Figure 5)\n\n![loss curves](loss_overlay.png)\n\n"
-            "## Per epoch: train vs val loss and accuracy\n\n![per-epoch curves](epochs.png)\n\n"
-            "## Confusion matrices (val)\n\n![confusion matrices](confusion_matrices.png)\n"), {
-        "loss_overlay.png": lambda p: plots.loss_png(losses, p, title="Training loss per logging interval (first seed "
-                                                     "of each)", ylim=(0, 3)),
+    losses = {
+        f"{c['name']} (seed {c['runs'][0].params['seed']}): {run_title(c['params'])}": [
+            (p["step"], p["loss"]) for p in c["runs"][0].loss
+        ]
+        for c in r.main
+    }
+    return (
+        "## Training loss per logging interval (the study's Figure 5)\n\n![loss curves](loss_overlay.png)\n\n"
+        "## Per epoch: train vs val loss and accuracy\n\n![per-epoch curves](epochs.png)\n\n"
+        "## Confusion matrices (val)\n\n![confusion matrices](confusion_matrices.png)\n"
+    ), {
+        "loss_overlay.png": lambda p: plots.loss_png(
+            losses, p, title="Training loss per logging interval (first seed of each)", ylim=(0, 3)
+        ),
         "epochs.png": lambda p: figures.epochs_grid_png(r.main, p),
-        "confusion_matrices.png": lambda p: figures.confusion_grid_png(r.main, p)}
+        "confusion_matrices.png": lambda p: figures.confusion_grid_png(r.main, p),
+    }
 
 
 def tuning(r):
@@ -238,33 +308,50 @@ def tuning(r):
         return "", {}
     best = best_tuning(r.tuning)
     se, n = standard_error(best)
-    return ("## Tuning runs (scored on a held-out part of train; val untouched)\n\n"
-            f"Every setting tried. Highest held-out accuracy: **{best.name}** ({pct(best.headline['val_acc'])}). "
-            f"One standard error of that accuracy from sampling its {n} held-out images alone is {100 * se:.1f} points, "
-            f"so settings closer than about {200 * se:.1f} points are not told apart by these runs.\n\n"
-            + runs_table(r.tuning, varying(r.tuning) or ["tune_holdout"], scored_on="held-out")), {}
+    return (
+        "## Tuning runs (scored on a held-out part of train; val untouched)\n\n"
+        f"Every setting tried. Highest held-out accuracy: **{best.name}** ({pct(best.headline['val_acc'])}). "
+        f"One standard error of that accuracy from sampling its {n} held-out images alone is {100 * se:.1f} points, "
+        f"so settings closer than about {200 * se:.1f} points are not told apart by these runs.\n\n"
+        + runs_table(r.tuning, varying(r.tuning) or ["tune_holdout"], scored_on="held-out")
+    ), {}
 
 
 def commands(r):
     return "## Commands\n\n" + commands_table(r.runs), {}
 
 
-SECTIONS = (table1, comparisons, claims, hardware, ablation, overfitting, every_run, depth_sweeps, curves, tuning,
-            commands)
+SECTIONS = (
+    table1,
+    comparisons,
+    claims,
+    hardware,
+    ablation,
+    overfitting,
+    every_run,
+    depth_sweeps,
+    curves,
+    tuning,
+    commands,
+)
 
 
 def write(runs, out_dir, defaults, notes=None, runs_dir="reports/runs"):
     """reports/study.md and its figures from run records (read from runs_dir); returns its path. defaults:
     params.yaml's, which the study's configurations override (skipnet.analysis.study)."""
     if not runs:
-        raise SkipnetError(f"no run records in {runs_dir}: add a finished experiment with "
-                           "`python tools/record.py EXP` (see `dvc exp list`), or run tools/run_grid.py")
+        raise SkipnetError(
+            f"no run records in {runs_dir}: add a finished experiment with "
+            "`python tools/record.py EXP` (see `dvc exp list`), or run tools/run_grid.py"
+        )
     out_dir = Path(out_dir)
     records = group(runs, defaults)
-    md = ["# Skip connections on five COCO classes: the study reproduced\n\n"
-          f"Generated by `python tools/report.py` from the {len(runs)} run records in `{runs_dir}/`. Runs that "
-          "differ only in seed are one configuration. Statistics: scipy.stats and statsmodels; one run says nothing "
-          f"about how far another seed would land, so no verdict rests on fewer than {stats.MIN_N} runs a side.\n"]
+    md = [
+        "# Skip connections on five COCO classes: the study reproduced\n\n"
+        f"Generated by `python tools/report.py` from the {len(runs)} run records in `{runs_dir}/`. Runs that "
+        "differ only in seed are one configuration. Statistics: scipy.stats and statsmodels; one run says nothing "
+        f"about how far another seed would land, so no verdict rests on fewer than {stats.MIN_N} runs a side.\n"
+    ]
     for section in SECTIONS:
         text, figs = section(records)
         md += [text] if text else []

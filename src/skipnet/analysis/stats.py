@@ -10,6 +10,7 @@
 - `mcnemar`: the exact test of two trained models on the same images (about those models, not their recipes).
 No verdict rests on fewer than MIN_N runs a side or on zero spread.
 """
+
 import math
 import statistics
 
@@ -25,8 +26,10 @@ _EPS = 1e-6  # a proportion of exactly 0 or 1 is pulled this far inside before i
 
 SCALES = {
     "identity": (lambda x: x, lambda y: y),
-    "proportion": (lambda p: math.log(min(max(p, _EPS), 1 - _EPS) / (1 - min(max(p, _EPS), 1 - _EPS))),
-                   lambda y: 1 / (1 + math.exp(-y))),
+    "proportion": (
+        lambda p: math.log(min(max(p, _EPS), 1 - _EPS) / (1 - min(max(p, _EPS), 1 - _EPS))),
+        lambda y: 1 / (1 + math.exp(-y)),
+    ),
     "positive": (lambda x: math.log(max(x, _EPS)), math.exp),
 }
 
@@ -39,15 +42,26 @@ def summary(values, scale="identity"):
     """{n, mean, sd, low, high, pred_low, pred_high}: the mean with its 95% t-interval and the 95% prediction
     interval for one more run; intervals on `scale` (identity | proportion | positive), None for n < 2 or no spread."""
     n, mean = len(values), statistics.fmean(values)
-    out = {"n": n, "mean": mean, "sd": statistics.stdev(values) if n >= 2 else None,
-           "low": None, "high": None, "pred_low": None, "pred_high": None}
+    out = {
+        "n": n,
+        "mean": mean,
+        "sd": statistics.stdev(values) if n >= 2 else None,
+        "low": None,
+        "high": None,
+        "pred_low": None,
+        "pred_high": None,
+    }
     forward, back = SCALES[scale]
     moved = [forward(v) for v in values]
     if not _spread(moved):
         return out
     m, sd, t = statistics.fmean(moved), statistics.stdev(moved), stats.t.ppf(1 - ALPHA / 2, n - 1)
-    out.update(low=back(m - t * sd / math.sqrt(n)), high=back(m + t * sd / math.sqrt(n)),
-               pred_low=back(m - t * sd * math.sqrt(1 + 1 / n)), pred_high=back(m + t * sd * math.sqrt(1 + 1 / n)))
+    out.update(
+        low=back(m - t * sd / math.sqrt(n)),
+        high=back(m + t * sd / math.sqrt(n)),
+        pred_low=back(m - t * sd * math.sqrt(1 + 1 / n)),
+        pred_high=back(m + t * sd * math.sqrt(1 + 1 / n)),
+    )
     return out
 
 
@@ -65,8 +79,15 @@ def equivalence(values, target, margin):
 
     verdict: "reproduced within +-margin" (TOST p < 0.05) | "differs" (t-test p < 0.05) | "not decided ...".
     """
-    out = {"n": len(values), "target": target, "margin": margin, "p_tost": None, "p_diff": None,
-           "low90": None, "high90": None}
+    out = {
+        "n": len(values),
+        "target": target,
+        "margin": margin,
+        "p_tost": None,
+        "p_diff": None,
+        "low90": None,
+        "high90": None,
+    }
     if not decided(values):
         return {**out, "verdict": not_decided(values)}
     d = DescrStatsW(np.asarray(values, dtype=float))
@@ -85,8 +106,14 @@ def equivalence(values, target, margin):
 def welch(a, b):
     """{n_a, n_b, diff (mean a - mean b), low, high (Welch 95%), p (Welch's t-test)}; None where a side has n < 2
     or neither varies."""
-    out = {"n_a": len(a), "n_b": len(b), "diff": statistics.fmean(a) - statistics.fmean(b),
-           "low": None, "high": None, "p": None}
+    out = {
+        "n_a": len(a),
+        "n_b": len(b),
+        "diff": statistics.fmean(a) - statistics.fmean(b),
+        "low": None,
+        "high": None,
+        "p": None,
+    }
     if len(a) < 2 or len(b) < 2 or not (_spread(list(a)) or _spread(list(b))):
         return out
     res = stats.ttest_ind(a, b, equal_var=False)

@@ -6,13 +6,20 @@ lr 1e-3, 20 epochs, batch 128). tools/run_grid.py runs and queues these configur
 matches every record to the configuration whose recipe params it has, and the README's commands are printed
 from here (`python tools/run_grid.py --list`). Adding a configuration is one entry.
 """
-from ..params import cli_value
-from ..training.archs import not_read
+
+from ..config.archs import not_read
+from ..config.params import cli_value
 
 # The improved recipe: six knobs away from the study's, chosen on a held-out tenth of train (val never read;
 # the "tuning" group below, reports/study.md "Tuning runs").
-IMPROVED = {"optimizer": "adamw", "weight_decay": 0.05, "lr_schedule": "cosine", "warmup_epochs": 2,
-            "crop_padding": 2, "flip": True}
+IMPROVED = {
+    "optimizer": "adamw",
+    "weight_decay": 0.05,
+    "lr_schedule": "cosine",
+    "warmup_epochs": 2,
+    "crop_padding": 2,
+    "flip": True,
+}
 NET3_64PX = {"arch": "net3", "image_size": 64}  # Net3 at the size it was built for
 SHORT = {"epochs": 5}  # the sweep and the tuning runs
 TUNE_HOLDOUT = 0.1
@@ -37,18 +44,45 @@ GROUPS = {
         "mynet16-wd-only": {"optimizer": "adamw", "weight_decay": IMPROVED["weight_decay"]},
         "mynet16-schedule-only": {"lr_schedule": "cosine", "warmup_epochs": IMPROVED["warmup_epochs"]},
     },
-    "sweep": {f"sweep-d{depth}-{'skip' if skip else 'noskip'}": {"depth": depth, "skip_connections": skip, **SHORT}
-              for depth in (1, 2, 4, 8, 16, 32) for skip in (True, False)},
-    "tuning": {f"tune-wd{wd:g}-ls{ls:g}-pad{pad}": {**IMPROVED, "weight_decay": wd, "label_smoothing": ls,
-                                                    "crop_padding": pad, "tune_holdout": TUNE_HOLDOUT, **SHORT}
-               for wd in (0.05, 0.3) for ls in (0.0, 0.1) for pad in (2, 4)},
+    "sweep": {
+        f"sweep-d{depth}-{'skip' if skip else 'noskip'}": {"depth": depth, "skip_connections": skip, **SHORT}
+        for depth in (1, 2, 4, 8, 16, 32)
+        for skip in (True, False)
+    },
+    "tuning": {
+        f"tune-wd{wd:g}-ls{ls:g}-pad{pad}": {
+            **IMPROVED,
+            "weight_decay": wd,
+            "label_smoothing": ls,
+            "crop_padding": pad,
+            "tune_holdout": TUNE_HOLDOUT,
+            **SHORT,
+        }
+        for wd in (0.05, 0.3)
+        for ls in (0.0, 0.1)
+        for pad in (2, 4)
+    },
 }
 CONFIGURATIONS = {name: overrides for runs in GROUPS.values() for name, overrides in runs.items()}
 # The params that make a configuration (what its runs' results depend on); the seed, the data source and how
 # a run executes (precision, launcher, logging) do not. Keys an architecture does not read are not compared.
-RECIPE_KEYS = ("arch", "depth", "skip_connections", "image_size", "lr", "epochs", "batch_size", "optimizer",
-               "weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding", "flip",
-               "tune_holdout")
+RECIPE_KEYS = (
+    "arch",
+    "depth",
+    "skip_connections",
+    "image_size",
+    "lr",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "weight_decay",
+    "label_smoothing",
+    "lr_schedule",
+    "warmup_epochs",
+    "crop_padding",
+    "flip",
+    "tune_holdout",
+)
 
 # The study's Table 1 (ECE60146 HW5, single runs): the configuration it is, its label and numbers.
 REPORTED = {
@@ -117,5 +151,13 @@ def sets(name):
 def exp_run(name, seed=None, queue=False):
     """The `dvc exp run` words that run (or queue) a configuration, at a seed other than params.yaml's."""
     run = name if seed is None else f"{name}-seed{seed}"
-    return ["dvc", "exp", "run", *(["--queue"] if queue else []), "-n", run, *sets(name),
-            *(["-S", f"seed={seed}"] if seed is not None else [])]
+    return [
+        "dvc",
+        "exp",
+        "run",
+        *(["--queue"] if queue else []),
+        "-n",
+        run,
+        *sets(name),
+        *(["-S", f"seed={seed}"] if seed is not None else []),
+    ]

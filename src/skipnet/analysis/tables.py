@@ -1,14 +1,20 @@
 """Run records grouped into configurations (runs that differ only in seed), and the cells the report prints."""
+
 import re
 
 from tabulate import tabulate
 
+from ..config.archs import not_read
 from . import stats, study
-from ..training.archs import not_read
 
 LAST = 5  # epochs averaged to tell a trend from the epoch-to-epoch swing of a final number
-SCALE = {"val_acc": "proportion", "last5": "proportion", "train_loss": "positive", "val_loss": "positive",
-         "gap": "identity"}
+SCALE = {
+    "val_acc": "proportion",
+    "last5": "proportion",
+    "train_loss": "positive",
+    "val_loss": "positive",
+    "gap": "identity",
+}
 
 
 def flatten(tree, prefix=""):
@@ -26,7 +32,11 @@ def used(params):
     the data is not COCO, architecture params its architecture has not (Net3's depth and skips)."""
     unused = [f"datasets.{d}." for d in params["datasets"] if d != params["dataset"]]
     unused += ["coco."] if params["dataset"] != "coco" else []
-    return {k: v for k, v in flatten(params).items() if not k.startswith(tuple(unused)) and k not in not_read(params["arch"])}
+    return {
+        k: v
+        for k, v in flatten(params).items()
+        if not k.startswith(tuple(unused)) and k not in not_read(params["arch"])
+    }
 
 
 def varying(runs):
@@ -68,8 +78,14 @@ def configurations(runs, defaults):
     for members in groups.values():
         members = sorted(members, key=lambda r: r.params["seed"])
         names = sorted(re.sub(r"-seed\d+$", "", r.name) for r in members)
-        out.append({"name": names[0], "declared": study.declared(members[0].params, defaults),
-                    "params": members[0].params, "runs": members})
+        out.append(
+            {
+                "name": names[0],
+                "declared": study.declared(members[0].params, defaults),
+                "params": members[0].params,
+                "runs": members,
+            }
+        )
     return sorted(out, key=lambda c: c["name"])
 
 

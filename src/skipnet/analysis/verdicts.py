@@ -1,13 +1,28 @@
 """The report's inference, section by section: the study's numbers reproduced or not, comparisons between
 configurations (Welch over all seeds, Holm within each family), McNemar about trained models, the hardware
 behind each group, and the study's own claims (a)-(f). Each returns markdown; tables through tabulate."""
-from . import stats, study
-from .tables import (acc, markdown, by_seed, cell, find, gap, hardware, hardware_counts, loss, pct, points, summarize,
-                     value)
 
-DECIDE = ("Verdicts need n >= 3 runs a side and some spread; else \"not decided (n = ..)\". "
-          "Intervals of accuracies are computed on the logit scale and of losses on the log scale, so none leaves "
-          "what is possible.")
+from . import stats, study
+from .tables import (
+    acc,
+    by_seed,
+    cell,
+    find,
+    hardware,
+    hardware_counts,
+    loss,
+    markdown,
+    pct,
+    points,
+    summarize,
+    value,
+)
+
+DECIDE = (
+    'Verdicts need n >= 3 runs a side and some spread; else "not decided (n = ..)". '
+    "Intervals of accuracies are computed on the logit scale and of losses on the log scale, so none leaves "
+    "what is possible."
+)
 
 
 def _p(p):
@@ -28,30 +43,73 @@ def reproduction(configs):
                 eq = stats.equivalence([value(r, metric) for r in c["runs"]], number, study.margin(metric, number))
                 f = _fmt(metric)
                 pred = "-" if s["pred_low"] is None else f"[{f(s['pred_low'])}, {f(s['pred_high'])}]"
-                outside = "" if s["pred_low"] is None or s["pred_low"] <= number <= s["pred_high"] else \
-                    " **the study's number is outside our prediction interval**"
+                outside = (
+                    ""
+                    if s["pred_low"] is None or s["pred_low"] <= number <= s["pred_high"]
+                    else " **the study's number is outside our prediction interval**"
+                )
                 ci90 = "-" if eq["low90"] is None else f"[{f(eq['low90'])}, {f(eq['high90'])}]"
-                rows.append([label, c["name"], metric, f(number), str(s["n"]), f(s["mean"]),
-                             "-" if s["sd"] is None else f(s["sd"]), pred + outside, ci90, _p(eq["p_tost"]),
-                             _p(eq["p_diff"]), eq["verdict"], hardware_counts(c["runs"])])
+                rows.append(
+                    [
+                        label,
+                        c["name"],
+                        metric,
+                        f(number),
+                        str(s["n"]),
+                        f(s["mean"]),
+                        "-" if s["sd"] is None else f(s["sd"]),
+                        pred + outside,
+                        ci90,
+                        _p(eq["p_tost"]),
+                        _p(eq["p_diff"]),
+                        eq["verdict"],
+                        hardware_counts(c["runs"]),
+                    ]
+                )
     if not rows:
         return "No run matches a row of the study's Table 1 (20 epochs, batch 128, the study's recipe, no hold-out).\n"
-    return (f"Each of the study's numbers (one run) against ours over seeds. Prediction interval: where one more run "
-            f"of ours would land (95%). TOST: is our mean within +-{100 * study.ACC_MARGIN:g} points (accuracy) or "
-            f"+-{100 * study.LOSS_MARGIN:g}% of the study's number (losses) of it; its 90% interval, p, and a "
-            f"two-sided t-test of \"equal\". {DECIDE}\n\n"
-            + markdown(rows, ["study's run", "configuration", "metric", "study", "n", "our mean", "sd",
-                         "95% prediction interval", "90% interval (TOST)", "p TOST", "p differs", "verdict",
-                         "hardware"]))
+    return (
+        f"Each of the study's numbers (one run) against ours over seeds. Prediction interval: where one more run "
+        f"of ours would land (95%). TOST: is our mean within +-{100 * study.ACC_MARGIN:g} points (accuracy) or "
+        f"+-{100 * study.LOSS_MARGIN:g}% of the study's number (losses) of it; its 90% interval, p, and a "
+        f'two-sided t-test of "equal". {DECIDE}\n\n'
+        + markdown(
+            rows,
+            [
+                "study's run",
+                "configuration",
+                "metric",
+                "study",
+                "n",
+                "our mean",
+                "sd",
+                "95% prediction interval",
+                "90% interval (TOST)",
+                "p TOST",
+                "p differs",
+                "verdict",
+                "hardware",
+            ],
+        )
+    )
 
 
 def _compare(family, claim, a, b):
     """Configuration A against B in final val accuracy: Welch over all seeds, and the seed-pairing correlation."""
     va, vb = [value(r, "val_acc") for r in a["runs"]], [value(r, "val_acc") for r in b["runs"]]
-    r, pairs = stats.seed_correlation({s: value(x, "val_acc") for s, x in by_seed(a).items()},
-                                      {s: value(x, "val_acc") for s, x in by_seed(b).items()})
-    return {"family": family, "claim": claim, "a": a, "b": b, "values": (va, vb),
-            "welch": stats.welch(va, vb), "r": r, "pairs": pairs}
+    r, pairs = stats.seed_correlation(
+        {s: value(x, "val_acc") for s, x in by_seed(a).items()}, {s: value(x, "val_acc") for s, x in by_seed(b).items()}
+    )
+    return {
+        "family": family,
+        "claim": claim,
+        "a": a,
+        "b": b,
+        "values": (va, vb),
+        "welch": stats.welch(va, vb),
+        "r": r,
+        "pairs": pairs,
+    }
 
 
 def adjust(found):
@@ -75,8 +133,14 @@ def verdict(c):
 
 def comparisons(configs):
     """The declared comparisons whose configurations both have runs, Holm-adjusted within the family."""
-    return adjust([_compare(study.STUDY_FAMILY, claim, a, b) for claim, ma, mb in study.COMPARISONS
-                   for a in find(configs, ma) for b in find(configs, mb)])
+    return adjust(
+        [
+            _compare(study.STUDY_FAMILY, claim, a, b)
+            for claim, ma, mb in study.COMPARISONS
+            for a in find(configs, ma)
+            for b in find(configs, mb)
+        ]
+    )
 
 
 def _diff(c):
@@ -90,15 +154,42 @@ def _pairing(c):
 
 
 def comparisons_table(found):
-    rows = [[c["family"], c["claim"], c["a"]["name"], c["b"]["name"], _diff(c), _p(c["welch"]["p"]), _p(c["holm"]),
-             c["verdict"], _pairing(c), f"{hardware_counts(c['a']['runs'])} / {hardware_counts(c['b']['runs'])}"]
-            for c in found]
-    return ("Final val accuracy, A - B in points over all seeds of each (unpaired): difference of means [Welch 95% "
-            "interval] (n A, n B), Welch's t-test p, and p adjusted by Holm within the family; the verdict reads the "
-            "adjusted p. Pairing by seed: the correlation of the two over the seeds both have; no comparison pairs, "
-            f"since two recipes with one seed diverge from the first step. {DECIDE}\n\n"
-            + markdown(rows, ["family", "comparison", "A", "B", "A - B (points)", "p", "Holm p", "verdict",
-                         "pairing by seed", "hardware A / B"]))
+    rows = [
+        [
+            c["family"],
+            c["claim"],
+            c["a"]["name"],
+            c["b"]["name"],
+            _diff(c),
+            _p(c["welch"]["p"]),
+            _p(c["holm"]),
+            c["verdict"],
+            _pairing(c),
+            f"{hardware_counts(c['a']['runs'])} / {hardware_counts(c['b']['runs'])}",
+        ]
+        for c in found
+    ]
+    return (
+        "Final val accuracy, A - B in points over all seeds of each (unpaired): difference of means [Welch 95% "
+        "interval] (n A, n B), Welch's t-test p, and p adjusted by Holm within the family; the verdict reads the "
+        "adjusted p. Pairing by seed: the correlation of the two over the seeds both have; no comparison pairs, "
+        f"since two recipes with one seed diverge from the first step. {DECIDE}\n\n"
+        + markdown(
+            rows,
+            [
+                "family",
+                "comparison",
+                "A",
+                "B",
+                "A - B (points)",
+                "p",
+                "Holm p",
+                "verdict",
+                "pairing by seed",
+                "hardware A / B",
+            ],
+        )
+    )
 
 
 def mcnemar_table(found):
@@ -112,15 +203,20 @@ def mcnemar_table(found):
             if not ka or set(ka) != set(kb):
                 continue
             images = sorted(ka)
-            m = stats.mcnemar([ka[i]["label"] for i in images], [ka[i]["predicted"] for i in images],
-                              [kb[i]["predicted"] for i in images])
+            m = stats.mcnemar(
+                [ka[i]["label"] for i in images],
+                [ka[i]["predicted"] for i in images],
+                [kb[i]["predicted"] for i in images],
+            )
             rows.append([c["claim"], str(s), f"{m['a_only']} / {m['b_only']}", _p(m["p"])])
     if not rows:
         return ""
-    return ("Two trained models of one seed each, scored on the same val images: images only A's model got right / "
-            "only B's, and the exact McNemar p. It says whether these two models differ on these images, not whether "
-            "their recipes do (that is the comparison above).\n\n"
-            + markdown(rows, ["comparison", "seed", "only A / only B", "p"]))
+    return (
+        "Two trained models of one seed each, scored on the same val images: images only A's model got right / "
+        "only B's, and the exact McNemar p. It says whether these two models differ on these images, not whether "
+        "their recipes do (that is the comparison above).\n\n"
+        + markdown(rows, ["comparison", "seed", "only A / only B", "p"])
+    )
 
 
 def ablation(configs):
@@ -129,15 +225,40 @@ def ablation(configs):
     full = find(configs, study.ABLATION_BASE)
     if not (rows and full):
         return ""
-    found = adjust([_compare(study.ABLATION_FAMILY, _changed(c["params"], full[0]["params"]), c, full[0])
-                    for c in rows])
-    table = [[c["a"]["name"], c["claim"], acc(summarize(c["a"], "val_acc")), _diff(c), _p(c["welch"]["p"]),
-              _p(c["holm"]), c["verdict"], hardware_counts(c["a"]["runs"])] for c in found]
-    return (f"Each row changes the full improved recipe ({full[0]['name']}, "
-            f"{acc(summarize(full[0], 'val_acc'))}) as stated; A is the row, B the full recipe; Welch over all seeds, "
-            f"Holm within this family. {DECIDE}\n\n"
-            + markdown(table, ["configuration", "changed from the full recipe", "final val acc", "A - B (points)", "p",
-                          "Holm p", "verdict", "hardware"]))
+    found = adjust(
+        [_compare(study.ABLATION_FAMILY, _changed(c["params"], full[0]["params"]), c, full[0]) for c in rows]
+    )
+    table = [
+        [
+            c["a"]["name"],
+            c["claim"],
+            acc(summarize(c["a"], "val_acc")),
+            _diff(c),
+            _p(c["welch"]["p"]),
+            _p(c["holm"]),
+            c["verdict"],
+            hardware_counts(c["a"]["runs"]),
+        ]
+        for c in found
+    ]
+    return (
+        f"Each row changes the full improved recipe ({full[0]['name']}, "
+        f"{acc(summarize(full[0], 'val_acc'))}) as stated; A is the row, B the full recipe; Welch over all seeds, "
+        f"Holm within this family. {DECIDE}\n\n"
+        + markdown(
+            table,
+            [
+                "configuration",
+                "changed from the full recipe",
+                "final val acc",
+                "A - B (points)",
+                "p",
+                "Holm p",
+                "verdict",
+                "hardware",
+            ],
+        )
+    )
 
 
 def _changed(params, base):
@@ -154,18 +275,23 @@ def hardware_split(configs):
         for r in c["runs"]:
             kinds.setdefault(hardware(r), []).append(r)
         if len(kinds) > 1:
-            rows += [[c["name"], k, str(len(rs)), acc(summarize({"runs": rs}, "val_acc"))] for k, rs in sorted(kinds.items())]
+            rows += [
+                [c["name"], k, str(len(rs)), acc(summarize({"runs": rs}, "val_acc"))] for k, rs in sorted(kinds.items())
+            ]
     if not rows:
         return ""
-    return ("Configurations whose seeds ran on different machines (CPU kinds differ in bf16 kernels; a GPU in its "
-            "own), final val accuracy per kind; shown as information, not tested.\n\n"
-            + markdown(rows, ["configuration", "hardware", "n", "final val acc"]))
+    return (
+        "Configurations whose seeds ran on different machines (CPU kinds differ in bf16 kernels; a GPU in its "
+        "own), final val accuracy per kind; shown as information, not tested.\n\n"
+        + markdown(rows, ["configuration", "hardware", "n", "final val acc"])
+    )
 
 
 def _worst(runs, name):
     """How many runs have `name` as their lowest-recall class."""
-    return sum(1 for r in runs if min(r.classes["per_class"], key=lambda k: r.classes["per_class"][k]["recall"])
-               == name)
+    return sum(
+        1 for r in runs if min(r.classes["per_class"], key=lambda k: r.classes["per_class"][k]["recall"]) == name
+    )
 
 
 def claims(configs, sweep_points):
@@ -179,8 +305,16 @@ def claims(configs, sweep_points):
         va, vb = [value(r, metric) for r in a["runs"]], [value(r, metric) for r in b["runs"]]
         w = stats.welch(va, vb)
         diff = f"{100 * w['diff']:+.2f} points" if metric in ("val_acc", "gap") else f"{w['diff']:+.3f}"
-        items.append([text, f"Welch, {metric}: A - B = {diff} (A {a['name']}, B {b['name']})",
-                      f"{len(va)}, {len(vb)}", w["p"], sign * w["diff"] > 0, stats.decided(va, vb)])
+        items.append(
+            [
+                text,
+                f"Welch, {metric}: A - B = {diff} (A {a['name']}, B {b['name']})",
+                f"{len(va)}, {len(vb)}",
+                w["p"],
+                sign * w["diff"] > 0,
+                stats.decided(va, vb),
+            ]
+        )
 
     if mynet and net3:
         welch_claim("(a) MyNet-16 (lr 1e-3) is below Net3", net3[0], mynet[0], "val_acc", 1)
@@ -193,9 +327,16 @@ def claims(configs, sweep_points):
             runs = found[0]["runs"]
             k, n = _worst(runs, study.WORST_CLASS), len(runs)
             classes = len(runs[0].classes["per_class"])
-            items.append([f"(c) {study.WORST_CLASS} is the worst class of {label}",
-                          f"exact binomial: {study.WORST_CLASS} lowest in {k} of {n} runs, vs 1/{classes} by chance",
-                          str(n), stats.sign_test(k, n, 1 / classes), k > n / classes, n >= stats.MIN_N])
+            items.append(
+                [
+                    f"(c) {study.WORST_CLASS} is the worst class of {label}",
+                    f"exact binomial: {study.WORST_CLASS} lowest in {k} of {n} runs, vs 1/{classes} by chance",
+                    str(n),
+                    stats.sign_test(k, n, 1 / classes),
+                    k > n / classes,
+                    n >= stats.MIN_N,
+                ]
+            )
     if mynet and net3:
         welch_claim("(d) MyNet-16's train-val accuracy gap is larger than Net3's", mynet[0], net3[0], "gap", 1)
     if sweep_points:
@@ -203,10 +344,17 @@ def claims(configs, sweep_points):
         gaps = [value(s["runs"][0], "val_acc") - value(n["runs"][0], "val_acc") for _, s, n in sweep_points]
         rho, p = stats.trend(depths, gaps)
         seeds = max(len(s["runs"]) for _, s, _ in sweep_points)
-        items.append(["(f) skip connections matter more as depth grows",
-                      f"Kendall's tau of (skip - no skip) val accuracy with depth over {len(depths)} depths "
-                      f"({seeds} seed a point): tau = {'-' if rho is None else f'{rho:+.2f}'}",
-                      str(len(depths)), p, rho is not None and rho > 0, len(depths) >= stats.MIN_N])
+        items.append(
+            [
+                "(f) skip connections matter more as depth grows",
+                f"Kendall's tau of (skip - no skip) val accuracy with depth over {len(depths)} depths "
+                f"({seeds} seed a point): tau = {'-' if rho is None else f'{rho:+.2f}'}",
+                str(len(depths)),
+                p,
+                rho is not None and rho > 0,
+                len(depths) >= stats.MIN_N,
+            ]
+        )
     adjusted = stats.holm([i[3] for i in items])
     rows = []
     for (text, test, n, p, direction, enough), q in zip(items, adjusted):
@@ -218,9 +366,11 @@ def claims(configs, sweep_points):
             word = "not shown"
         rows.append([text, test, n, _p(p), _p(q), word])
     rows.append(explosion(mynet))
-    return ("The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
-            "(a), (b), (d): Welch over all seeds, in the direction stated (\"contradicted\": significant the other way). "
-            f"{DECIDE}\n\n" + markdown(rows, ["claim", "test", "n", "p", "Holm p", "verdict"]))
+    return (
+        "The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
+        '(a), (b), (d): Welch over all seeds, in the direction stated ("contradicted": significant the other way). '
+        f"{DECIDE}\n\n" + markdown(rows, ["claim", "test", "n", "p", "Holm p", "verdict"])
+    )
 
 
 def explosion_runs(mynet):
@@ -240,12 +390,16 @@ def explosion(mynet):
         tau, p = stats.trend(steps, level)
         rising += tau is not None and tau > 0 and p < stats.ALPHA
     p = stats.sign_test(rising, len(runs), 0.5)
-    word = (f"not decided (n = {len(runs)})" if len(runs) < stats.MIN_N else
-            "holds" if p < stats.ALPHA else "not shown")
-    return ["(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
-            f"per run, Kendall's tau of the mean log10 stage gradient norm with the step; rising in {rising} of "
-            f"{len(runs)} runs that kept their norms (records from 2026-12-04 on), exact sign test vs 1/2",
-            str(len(runs)), _p(p), "-", word]
+    word = f"not decided (n = {len(runs)})" if len(runs) < stats.MIN_N else "holds" if p < stats.ALPHA else "not shown"
+    return [
+        "(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
+        f"per run, Kendall's tau of the mean log10 stage gradient norm with the step; rising in {rising} of "
+        f"{len(runs)} runs that kept their norms (records from 2026-12-04 on), exact sign test vs 1/2",
+        str(len(runs)),
+        _p(p),
+        "-",
+        word,
+    ]
 
 
 def per_class(configs):
@@ -258,10 +412,16 @@ def per_class(configs):
                 cells.append("-")
                 continue
             s = stats.summary([r.classes["per_class"][k]["recall"] for r in c["runs"]], "proportion")
-            cells.append(pct(s["mean"]) if s["low"] is None else f"{pct(s['mean'])} [{100 * s['low']:.1f}, {100 * s['high']:.1f}]")
+            cells.append(
+                pct(s["mean"])
+                if s["low"] is None
+                else f"{pct(s['mean'])} [{100 * s['low']:.1f}, {100 * s['high']:.1f}]"
+            )
         rows.append([c["name"], str(len(c["runs"])), *cells])
-    return ("Recall on val per class: mean over seeds [95% interval on the logit scale, where n >= 2 and the values "
-            "vary].\n\n" + markdown(rows, ["configuration", "n", *classes]))
+    return (
+        "Recall on val per class: mean over seeds [95% interval on the logit scale, where n >= 2 and the values "
+        "vary].\n\n" + markdown(rows, ["configuration", "n", *classes])
+    )
 
 
 def goals(configs):
@@ -269,21 +429,34 @@ def goals(configs):
     lines = []
     for c in find(configs, study.ABLATION_BASE):
         s = summarize(c, "val_acc")
-        lines.append(f"- Mean val accuracy of {c['name']}: {acc(s)}; aim {100 * study.AIM_MEAN:g}%: "
-                     f"{'met' if s['mean'] >= study.AIM_MEAN else 'not met'} (every setting tried: "
-                     "reports/study.md, \"Tuning runs\").")
+        lines.append(
+            f"- Mean val accuracy of {c['name']}: {acc(s)}; aim {100 * study.AIM_MEAN:g}%: "
+            f"{'met' if s['mean'] >= study.AIM_MEAN else 'not met'} (every setting tried: "
+            'reports/study.md, "Tuning runs").'
+        )
         for b in find(configs, study.MYNET16):
             cmp = _compare("", "", c, b)
             low = cmp["welch"]["low"]
             met = "not decided (no interval)" if low is None else "met" if 100 * low > study.AIM_GAIN else "not met"
-            lines.append(f"- Gain over {b['name']} (Welch): {_diff(cmp)} points; aim: the interval above "
-                         f"+{study.AIM_GAIN:g}: {met}.")
+            lines.append(
+                f"- Gain over {b['name']} (Welch): {_diff(cmp)} points; aim: the interval above "
+                f"+{study.AIM_GAIN:g}: {met}."
+            )
     return "\n".join(lines) + "\n" if lines else ""
 
 
 def sweep(group):
-    rows = [[str(c["params"]["depth"]), cell(c["params"]["skip_connections"]), acc(summarize(c, "val_acc")),
-             loss(summarize(c, "train_loss")), loss(summarize(c, "val_loss")), c["name"]]
-            for c in sorted(group, key=lambda c: (not c["params"]["skip_connections"], c["params"]["depth"]))]
-    return ("Mean over seeds [95% interval] (n seeds).\n\n"
-            + markdown(rows, ["depth", "skip connections", "val acc", "final train loss", "val loss", "configuration"]))
+    rows = [
+        [
+            str(c["params"]["depth"]),
+            cell(c["params"]["skip_connections"]),
+            acc(summarize(c, "val_acc")),
+            loss(summarize(c, "train_loss")),
+            loss(summarize(c, "val_loss")),
+            c["name"],
+        ]
+        for c in sorted(group, key=lambda c: (not c["params"]["skip_connections"], c["params"]["depth"]))
+    ]
+    return "Mean over seeds [95% interval] (n seeds).\n\n" + markdown(
+        rows, ["depth", "skip connections", "val acc", "final train loss", "val loss", "configuration"]
+    )

@@ -1,1 +1,2 @@
-"""Data sources and the data stages' work: COCO's layout, the generated sample, pooled downloads, selection (pycocotools), fetching and decoding."""
+"""The data layer: the generated sample, pooled downloads, selection (pycocotools), fetching, decoding, the preview;
+imports only the config layer, errors and files."""

@@ -4,6 +4,7 @@
 - sample: a generated COCO-format dataset (see sample.py)
 - folder: an existing `<root>/<split>/<class>/*.jpg` tree indexed into COCO-format JSONs
 """
+
 import hashlib
 import json
 import shutil
@@ -13,11 +14,12 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image, UnidentifiedImageError
 
-from . import coco, sample
-from ..files import atomic_path, atomic_write_text, not_regular, under
-from .http import FetchError, download_resumable, make_pool
+from ..config import coco
+from ..config.params import dataset_settings
 from ..errors import SkipnetError, printable
-from ..params import dataset_settings
+from ..files import atomic_path, atomic_write_text, not_regular, under
+from . import sample
+from .http import FetchError, download_resumable, make_pool
 
 SPLITS = ("train", "val")
 QUICK_START = "dvc exp run -S dataset=sample -S depth=1 -S epochs=4 -S batch_size=64"  # as in the README
@@ -52,13 +54,16 @@ def fetch_annotations_zip(base_url, md5, size, cache_dir, timeout_s):
         download_resumable(make_pool(1, timeout_s), url, part, size, desc="annotations")
     except FetchError as e:
         kept = f"; the {part.stat().st_size:,} bytes received resume on the next run" if part.exists() else ""
-        raise SkipnetError(f"cannot download {url} ({e}){kept}. "
-                           f"Offline? Run the offline quick start instead: {QUICK_START}") from None
+        raise SkipnetError(
+            f"cannot download {url} ({e}){kept}. Offline? Run the offline quick start instead: {QUICK_START}"
+        ) from None
     got = md5sum(part)
     if got != md5:
         part.unlink()
-        raise SkipnetError(f"{url}: md5 {got} does not match coco.annotations_md5 {md5}; the download was deleted. "
-                           "Rerun to download again, or fix coco.base_url / coco.annotations_md5 for your mirror")
+        raise SkipnetError(
+            f"{url}: md5 {got} does not match coco.annotations_md5 {md5}; the download was deleted. "
+            "Rerun to download again, or fix coco.base_url / coco.annotations_md5 for your mirror"
+        )
     part.rename(zip_path)
     return zip_path
 
@@ -67,8 +72,10 @@ def extract_instances(zip_path, out_dir):
     """Extract only the instances JSONs, refusing members that would land outside `out_dir`."""
     out_dir = Path(out_dir)
     if not zipfile.is_zipfile(zip_path):
-        raise SkipnetError(f"{zip_path} is not a zip archive (its size and md5 match params.yaml's coco.annotations_*, "
-                           f"so those name some other file): set them to COCO's annotations_trainval2017.zip")
+        raise SkipnetError(
+            f"{zip_path} is not a zip archive (its size and md5 match params.yaml's coco.annotations_*, "
+            f"so those name some other file): set them to COCO's annotations_trainval2017.zip"
+        )
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
             name = PurePosixPath(info.filename)
@@ -77,7 +84,9 @@ def extract_instances(zip_path, out_dir):
         names = set(zf.namelist())
         for member in coco.INSTANCES_MEMBERS:
             if member not in names:
-                raise SkipnetError(f"{zip_path}: member {member} is missing; is this COCO's annotations_trainval2017.zip?")
+                raise SkipnetError(
+                    f"{zip_path}: member {member} is missing; is this COCO's annotations_trainval2017.zip?"
+                )
             with zf.open(member) as src, atomic_path(out_dir / member) as tmp, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 22)
 
@@ -107,13 +116,24 @@ def index_folder(root, classes, out_dir):
                 except (UnidentifiedImageError, OSError) as e:
                     raise SkipnetError(f"unreadable image {path}: {e}") from None
                 image_id = len(images) + 1
-                images.append({"id": image_id, "file_name": path.relative_to(root).as_posix(),
-                               "width": width, "height": height})
-                annotations.append({"id": image_id, "image_id": image_id, "category_id": coco.CATEGORY_IDS[name],
-                                    "bbox": [0, 0, width, height], "area": width * height, "iscrowd": 0})
+                images.append(
+                    {"id": image_id, "file_name": path.relative_to(root).as_posix(), "width": width, "height": height}
+                )
+                annotations.append(
+                    {
+                        "id": image_id,
+                        "image_id": image_id,
+                        "category_id": coco.CATEGORY_IDS[name],
+                        "bbox": [0, 0, width, height],
+                        "area": width * height,
+                        "iscrowd": 0,
+                    }
+                )
         categories = [{"id": coco.CATEGORY_IDS[n], "name": n, "supercategory": ""} for n in classes]
-        atomic_write_text(Path(out_dir) / "annotations" / f"instances_{split}.json",
-                          json.dumps({"images": images, "annotations": annotations, "categories": categories}))
+        atomic_write_text(
+            Path(out_dir) / "annotations" / f"instances_{split}.json",
+            json.dumps({"images": images, "annotations": annotations, "categories": categories}),
+        )
 
 
 def run(params, out_dir, cache_dir):
@@ -121,8 +141,9 @@ def run(params, out_dir, cache_dir):
     settings = dataset_settings(params)
     if params["dataset"] == "coco":
         c = params["coco"]
-        zip_path = fetch_annotations_zip(c["base_url"], c["annotations_md5"], c["annotations_size"], cache_dir,
-                                         params["fetch_timeout"])
+        zip_path = fetch_annotations_zip(
+            c["base_url"], c["annotations_md5"], c["annotations_size"], cache_dir, params["fetch_timeout"]
+        )
         extract_instances(zip_path, out_dir)
     elif params["dataset"] == "sample":
         per_class = settings["train_per_class"] + settings["val_per_class"]

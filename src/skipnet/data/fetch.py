@@ -5,6 +5,7 @@ counts; writes are atomic, so a rerun after any interruption (kill -9 too)
 fetches only what is missing or invalid. Local paths (the generated sample, an
 image folder) go through the same code.
 """
+
 import io
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -14,9 +15,9 @@ from urllib.parse import unquote, urlparse
 from PIL import Image
 from tqdm import tqdm
 
+from ..errors import SkipnetError
 from ..files import atomic_write_bytes, not_regular, remove_temp_files, under
 from .http import ATTEMPTS, FetchError, backoff, get_bytes, is_http, make_pool
-from ..errors import SkipnetError
 
 GIVE_UP_AFTER = 20  # failures before any success: the host is down, not flaky
 
@@ -86,13 +87,22 @@ def fetch(rows, out_dir, workers, timeout_s):
     wanted = {r["file_name"]: r for r in rows}
     _prune(out_dir, wanted)
     with ThreadPoolExecutor(max(1, min(workers, os.cpu_count() * 4))) as ex:
-        valid = list(tqdm(ex.map(lambda n: is_valid_file(out_dir / n), wanted), total=len(wanted),
-                          desc="verify existing", unit="img", leave=False))
+        valid = list(
+            tqdm(
+                ex.map(lambda n: is_valid_file(out_dir / n), wanted),
+                total=len(wanted),
+                desc="verify existing",
+                unit="img",
+                leave=False,
+            )
+        )
     todo = [r for r, ok in zip(wanted.values(), valid) if not ok]
     failures, fetched = [], 0
     pool = make_pool(workers, timeout_s)
-    with ThreadPoolExecutor(workers) as ex, tqdm(total=len(wanted), initial=len(wanted) - len(todo),
-                                                   desc="fetch images", unit="img") as bar:
+    with (
+        ThreadPoolExecutor(workers) as ex,
+        tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="fetch images", unit="img") as bar,
+    ):
         futures = {ex.submit(fetch_one, pool, r["url"], out_dir / r["file_name"]): r for r in todo}
         for fut in as_completed(futures):
             err = fut.exception()
@@ -104,12 +114,16 @@ def fetch(rows, out_dir, workers, timeout_s):
             bar.update(1)
             if not fetched and len(failures) >= GIVE_UP_AFTER:
                 ex.shutdown(cancel_futures=True)
-                raise SkipnetError(f"the first {len(failures)} images all failed, e.g. {failures[0][1]} "
-                                   f"({failures[0][2]}); stopped. Check the network or coco.base_url, then rerun")
+                raise SkipnetError(
+                    f"the first {len(failures)} images all failed, e.g. {failures[0][1]} "
+                    f"({failures[0][2]}); stopped. Check the network or coco.base_url, then rerun"
+                )
     if failures:
         failures.sort(key=lambda f: f[1])
         listing = "; ".join(f"image {i} {u} ({why})" for i, u, why in failures[:10])
         more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
-        raise SkipnetError(f"{len(failures)} of {len(wanted)} images could not be fetched: {listing}{more}. "
-                           "The others are kept; rerun to retry only these")
+        raise SkipnetError(
+            f"{len(failures)} of {len(wanted)} images could not be fetched: {listing}{more}. "
+            "The others are kept; rerun to retry only these"
+        )
     return len(todo)

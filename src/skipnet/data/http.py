@@ -1,4 +1,5 @@
 """HTTP downloads that survive a flaky connection: pooled, retried with backoff, resumable."""
+
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -34,14 +35,25 @@ def make_pool(workers, timeout_s):
     urllib3 retries connection errors, read timeouts, 429 and 5xx with
     exponential backoff (and honours Retry-After); a 404 is final at once.
     """
-    retries = Retry(total=ATTEMPTS, backoff_factor=BACKOFF_S, status_forcelist=RETRY_STATUSES,
-                    allowed_methods=["GET"], raise_on_status=False, respect_retry_after_header=True)
-    return urllib3.PoolManager(num_pools=4, maxsize=workers, block=True, retries=retries,
-                               timeout=Timeout(connect=min(timeout_s, 10), read=timeout_s))
+    retries = Retry(
+        total=ATTEMPTS,
+        backoff_factor=BACKOFF_S,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=["GET"],
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    return urllib3.PoolManager(
+        num_pools=4,
+        maxsize=workers,
+        block=True,
+        retries=retries,
+        timeout=Timeout(connect=min(timeout_s, 10), read=timeout_s),
+    )
 
 
 def backoff(attempt):
-    time.sleep(0 if attempt == 0 else BACKOFF_S * 2 ** attempt)
+    time.sleep(0 if attempt == 0 else BACKOFF_S * 2**attempt)
 
 
 def get_bytes(pool, url):
@@ -88,9 +100,10 @@ def download_resumable(pool, url, part_path, expected_size, desc):
                 raise FetchError(f"HTTP {resp.status} {resp.reason or ''}".strip())
             if resp.status == 200 and have:
                 have = 0  # the server ignored Range: start over
-            with open(part_path, "ab" if have else "wb") as f, tqdm(
-                total=expected_size, initial=have, unit="B", unit_scale=True, desc=desc
-            ) as bar:
+            with (
+                open(part_path, "ab" if have else "wb") as f,
+                tqdm(total=expected_size, initial=have, unit="B", unit_scale=True, desc=desc) as bar,
+            ):
                 # read1: whatever has arrived, so a dropped connection loses no received bytes
                 while chunk := resp.read1(1 << 20):
                     f.write(chunk)
@@ -111,4 +124,3 @@ def download_resumable(pool, url, part_path, expected_size, desc):
             last_error = FetchError(_reason(e))
             backoff(attempt)
     raise last_error or FetchError("gave up")
-

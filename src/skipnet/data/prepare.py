@@ -5,6 +5,7 @@ Fast JPEG path (chosen once, here): PIL's draft mode lets libjpeg decode at a
 antialiased bilinear resize finishes the job. It changes pixels slightly
 against a full decode + resize (the study's path) and is several times faster.
 """
+
 import os
 import warnings
 import zipfile
@@ -16,9 +17,9 @@ import psutil
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from ..files import atomic_path, under
-from ..training.seeds import stream_seed
+from ..config.seeds import stream_seed
 from ..errors import SkipnetError
+from ..files import atomic_path, under
 
 DRAFT_FACTOR = 2  # decode at >= 2x the target size before the final resize
 # PIL refuses images over 179 megapixels (a guard against decompression bombs from the web) and warns over 89.
@@ -77,8 +78,10 @@ def pack(paths, size, workers=None):
     than the memory available is one line before it is asked for."""
     need, have = len(paths) * size * size * 3, psutil.virtual_memory().available
     if need > have:
-        raise SkipnetError(f"{len(paths)} images at image_size {size} need {need / 1e9:.1f} GB and this machine has "
-                           f"{have / 1e9:.1f} GB available: lower image_size or the images per class")
+        raise SkipnetError(
+            f"{len(paths)} images at image_size {size} need {need / 1e9:.1f} GB and this machine has "
+            f"{have / 1e9:.1f} GB available: lower image_size or the images per class"
+        )
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
     for i, (array, error) in enumerate(decode_each(paths, size, "prepare", workers)):
         if error:
@@ -99,8 +102,9 @@ def load_split(path):
         with np.load(path) as z:
             return z["images"], z["labels"].astype(np.int64), [str(c) for c in z["classes"]]
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
-        raise SkipnetError(f"{path} is unreadable ({type(e).__name__}: {e}): rebuild it with the prepare stage "
-                           f"(dvc repro prepare)") from None
+        raise SkipnetError(
+            f"{path} is unreadable ({type(e).__name__}: {e}): rebuild it with the prepare stage (dvc repro prepare)"
+        ) from None
 
 
 def train_and_eval_splits(train_path, val_path, tune_holdout, seed):
@@ -122,9 +126,11 @@ def holdout(n, tune_holdout, seed):
     any training, where that holds out no image or leaves fewer than two to train on."""
     cut = round(n * tune_holdout)
     if cut < 1 or n - cut < 2:
-        raise SkipnetError(f"params.yaml: tune_holdout = {tune_holdout} of {n} train images holds out {cut} and leaves "
-                           f"{n - cut} to train: give a fraction that holds out at least one image and leaves two "
-                           f"(at least {1 / n:.3g} here), or 0 for none")
+        raise SkipnetError(
+            f"params.yaml: tune_holdout = {tune_holdout} of {n} train images holds out {cut} and leaves "
+            f"{n - cut} to train: give a fraction that holds out at least one image and leaves two "
+            f"(at least {1 / n:.3g} here), or 0 for none"
+        )
     order = np.random.default_rng(stream_seed(seed, "holdout")).permutation(n)
     return np.sort(order[cut:]), np.sort(order[:cut])
 

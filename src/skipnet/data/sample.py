@@ -6,6 +6,7 @@ small net can learn it but not from one pixel. The JSON mirrors COCO's: real
 category ids and names, distractor categories, images holding two target
 classes, varied image sizes, a few grayscale images.
 """
+
 import colorsys
 import io
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from .coco import CATEGORY_IDS, TRAIN_IMAGES_DIR, image_url
+from ..config.coco import CATEGORY_IDS, TRAIN_IMAGES_DIR, image_url
 from ..files import atomic_write_bytes, atomic_write_text
 
 DISTRACTORS = ("person", "car", "chair", "bird")
@@ -31,8 +32,12 @@ GRAYSCALE_FRACTION = 0.04
 
 def _polygon(shape, cx, cy, w, h):
     """Outline of `shape` centred at (cx, cy) within a w x h box, as a flat point list."""
+
     def ring(n, rx, ry, phase=0.0):
-        return [(cx + rx * math.cos(phase + 2 * math.pi * k / n), cy + ry * math.sin(phase + 2 * math.pi * k / n)) for k in range(n)]
+        return [
+            (cx + rx * math.cos(phase + 2 * math.pi * k / n), cy + ry * math.sin(phase + 2 * math.pi * k / n))
+            for k in range(n)
+        ]
 
     if shape == "triangle":
         return [(cx, cy - h / 2), (cx + w / 2, cy + h / 2), (cx - w / 2, cy + h / 2)]
@@ -44,8 +49,20 @@ def _polygon(shape, cx, cy, w, h):
         return [(cx - w / 2, cy - h / 2), (cx + w / 2, cy - h / 2), (cx + w / 2, cy + h / 2), (cx - w / 2, cy + h / 2)]
     if shape == "cross":
         a, b = w / 2, w / 6
-        return [(cx - b, cy - a), (cx + b, cy - a), (cx + b, cy - b), (cx + a, cy - b), (cx + a, cy + b), (cx + b, cy + b),
-                (cx + b, cy + a), (cx - b, cy + a), (cx - b, cy + b), (cx - a, cy + b), (cx - a, cy - b), (cx - b, cy - b)]
+        return [
+            (cx - b, cy - a),
+            (cx + b, cy - a),
+            (cx + b, cy - b),
+            (cx + a, cy - b),
+            (cx + a, cy + b),
+            (cx + b, cy + b),
+            (cx + b, cy + a),
+            (cx - b, cy + a),
+            (cx - b, cy + b),
+            (cx - a, cy + b),
+            (cx - a, cy - b),
+            (cx - b, cy - b),
+        ]
     if shape == "diamond":
         return ring(4, w / 2, h / 2)
     pts = []  # star
@@ -154,17 +171,39 @@ def generate(out_dir, classes, per_class, seed):
     with Pool(os.cpu_count()) as pool:
         drawn = pool.imap(_render, jobs, chunksize=32)
         for image_id, (width, height, objects, jpeg) in enumerate(
-                tqdm(drawn, total=len(jobs), desc="generate sample", unit="img"), start=1):
+            tqdm(drawn, total=len(jobs), desc="generate sample", unit="img"), start=1
+        ):
             for name, bbox, seg in objects:
-                annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": CATEGORY_IDS[name],
-                                    "bbox": bbox, "area": round(bbox[2] * bbox[3], 2), "iscrowd": 0,
-                                    "segmentation": seg})
+                annotations.append(
+                    {
+                        "id": len(annotations) + 1,
+                        "image_id": image_id,
+                        "category_id": CATEGORY_IDS[name],
+                        "bbox": bbox,
+                        "area": round(bbox[2] * bbox[3], 2),
+                        "iscrowd": 0,
+                        "segmentation": seg,
+                    }
+                )
             file_name = f"{image_id:012d}.jpg"
             atomic_write_bytes(out_dir / TRAIN_IMAGES_DIR / file_name, jpeg)
-            images.append({"id": image_id, "file_name": file_name, "width": width, "height": height, "license": 0,
-                           "coco_url": image_url("http://images.cocodataset.org", file_name)})
-    instances = {"info": {"description": "skipnet generated sample in COCO 2017 format", "seed": seed},
-                 "licenses": [], "images": images, "annotations": annotations, "categories": categories}
+            images.append(
+                {
+                    "id": image_id,
+                    "file_name": file_name,
+                    "width": width,
+                    "height": height,
+                    "license": 0,
+                    "coco_url": image_url("http://images.cocodataset.org", file_name),
+                }
+            )
+    instances = {
+        "info": {"description": "skipnet generated sample in COCO 2017 format", "seed": seed},
+        "licenses": [],
+        "images": images,
+        "annotations": annotations,
+        "categories": categories,
+    }
     atomic_write_text(out_dir / "annotations" / "instances_train2017.json", json.dumps(instances))
     return out_dir
 

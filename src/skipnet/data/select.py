@@ -3,6 +3,7 @@
 An image is eligible for a class when it contains that class and none of the
 other chosen classes, so every image has exactly one label.
 """
+
 import contextlib
 import csv
 import io
@@ -11,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from pycocotools.coco import COCO
 
-from . import coco
-from ..files import atomic_path, relative_name
+from ..config import coco
+from ..config.params import dataset_settings
 from ..errors import SkipnetError
-from ..params import dataset_settings
+from ..files import atomic_path, relative_name
 
 MANIFEST_FIELDS = ("image_id", "file_name", "url", "class", "split")
 
@@ -40,8 +41,10 @@ def eligible_images(api, classes):
 
 def _draw(ids, n, rng, name, split, setting):
     if n is not None and len(ids) < n:
-        raise SkipnetError(f"class {name!r} has only {len(ids)} eligible images for {split} (containing it and no other "
-                           f"chosen class), but {setting} asks for {n}; lower it or choose other classes")
+        raise SkipnetError(
+            f"class {name!r} has only {len(ids)} eligible images for {split} (containing it and no other "
+            f"chosen class), but {setting} asks for {n}; lower it or choose other classes"
+        )
     if n is None:  # every image, in id order: the seed draws nothing, so the same images for every seed
         return list(ids)
     order = rng.permutation(len(ids))
@@ -74,20 +77,31 @@ def select(train_json, val_json, classes, train_n, val_n, seed, locate, settings
     for name in classes:
         if val_pool is None:
             need = None if train_n is None or val_n is None else train_n + val_n
-            drawn = _draw(train_pool[name], need, rng, name, "train+val",
-                          f"{settings_key}.train_per_class + val_per_class")
+            drawn = _draw(
+                train_pool[name], need, rng, name, "train+val", f"{settings_key}.train_per_class + val_per_class"
+            )
             split_ids = {"train": (train_api, drawn[:train_n]), "val": (train_api, drawn[train_n:])}
         else:
             split_ids = {
-                "train": (train_api, _draw(train_pool[name], train_n, rng, name, "train", f"{settings_key}.train_per_class")),
+                "train": (
+                    train_api,
+                    _draw(train_pool[name], train_n, rng, name, "train", f"{settings_key}.train_per_class"),
+                ),
                 "val": (val_api, _draw(val_pool[name], val_n, rng, name, "val", f"{settings_key}.val_per_class")),
             }
         stats["eligible_per_class"][name] = len(train_pool[name])
         for split, (api, ids) in split_ids.items():
             for img in api.loadImgs(ids):
                 file_name = relative_name(img["file_name"], f"annotations image {img['id']}")
-                rows.append({"image_id": img["id"], "file_name": file_name, "url": locate(file_name),
-                             "class": name, "split": split})
+                rows.append(
+                    {
+                        "image_id": img["id"],
+                        "file_name": file_name,
+                        "url": locate(file_name),
+                        "class": name,
+                        "split": split,
+                    }
+                )
     return rows, stats
 
 

@@ -1,1 +1,2 @@
-"""Training: the architecture registry and models, precision, random streams, the per-epoch record, the engine, resume checkpoints, DVCLive."""
+"""The training layer: models, devices, precision, memory bounds, the per-epoch record, the engine, resume
+checkpoints, DVCLive; imports the config and data layers only."""

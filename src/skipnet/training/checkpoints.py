@@ -1,12 +1,12 @@
 """Resume checkpoints: one per run, keyed by the run's fingerprint (its training params and data), written
 atomically every checkpoint_every epochs and never a DVC output (docs/architecture.md, "Run-cache")."""
+
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 
 from ..files import atomic_path
-
 
 # Bump when what save_checkpoint writes changes: a checkpoint of another version is set aside, never half-read.
 CHECKPOINT_VERSION = 2
@@ -24,8 +24,9 @@ def unusable(ckpt, want_fingerprint, model):
     if ckpt["fingerprint"] != want_fingerprint:
         return "written under other params or data"
     saved, want = ckpt["model"], model.state_dict()
-    if not isinstance(saved, dict) or {k: getattr(v, "shape", None) for k, v in saved.items()} != \
-            {k: v.shape for k, v in want.items()}:
+    if not isinstance(saved, dict) or {k: getattr(v, "shape", None) for k, v in saved.items()} != {
+        k: v.shape for k, v in want.items()
+    }:
         return "of another model layout"
     return None
 
@@ -56,10 +57,21 @@ def checkpoint_file(checkpoint_dir, run_fingerprint):
 
 
 def save_checkpoint(run, path, epoch, step, history):
-    save_atomic({"version": CHECKPOINT_VERSION, "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
-                 "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
-                 "rng_cpu": torch.get_rng_state(),
-                 "epoch": epoch, "step": step, "history": history, "fingerprint": run.fingerprint}, path)
+    save_atomic(
+        {
+            "version": CHECKPOINT_VERSION,
+            "model": run.model.state_dict(),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "epoch": epoch,
+            "step": step,
+            "history": history,
+            "fingerprint": run.fingerprint,
+        },
+        path,
+    )
 
 
 def resume(run, path, log):

@@ -6,6 +6,7 @@ for a GPU whose compute capability the build has no kernels for, which then fail
 So `auto` asks the machine too (nvidia-smi, or the driver's /proc entry): an NVIDIA GPU that torch cannot
 use stops the run with one line saying why and how to go on, instead of an hour on the CPU.
 """
+
 import dataclasses
 import importlib.metadata
 import re
@@ -28,6 +29,7 @@ PROC_DRIVER = Path("/proc/driver/nvidia")
 @dataclasses.dataclass(frozen=True)
 class Gpu:
     """An NVIDIA GPU as the driver reports it; capability None where the driver is too old to say."""
+
     name: str
     capability: tuple[int, int] | None
     driver: str | None
@@ -36,6 +38,7 @@ class Gpu:
 @dataclasses.dataclass(frozen=True)
 class TorchBuild:
     """What this torch was built for, and whether it can reach a GPU here."""
+
     version: str  # e.g. 2.14.1+cu130
     cuda: str | None  # None: a CPU-only build
     arch_list: tuple[str, ...]  # e.g. ("sm_75", "sm_80", ...); "compute_XY" entries are PTX
@@ -73,15 +76,15 @@ def nvidia_gpus():
     if smi:
         for fields in ("name,compute_cap,driver_version", "name,driver_version"):  # old drivers lack compute_cap
             try:
-                out = subprocess.run([smi, f"--query-gpu={fields}", "--format=csv,noheader"], capture_output=True,
-                                     text=True, timeout=20)
+                out = subprocess.run(
+                    [smi, f"--query-gpu={fields}", "--format=csv,noheader"], capture_output=True, text=True, timeout=20
+                )
             except (OSError, subprocess.TimeoutExpired):
                 break
             if out.returncode == 0 and out.stdout.strip():
                 return [_gpu(line.split(","), "compute_cap" in fields) for line in out.stdout.strip().splitlines()]
     if PROC_DRIVER.is_dir():
-        version = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)",
-                            _read(PROC_DRIVER / "version"))
+        version = re.search(r"Kernel Module\s+(?:for \S+\s+)?([\d.]+)", _read(PROC_DRIVER / "version"))
         models = [re.search(r"Model:\s*(.+)", _read(p / "information")) for p in (PROC_DRIVER / "gpus").glob("*")]
         names = [m.group(1).strip() for m in models if m] or ["an NVIDIA GPU"]
         return [Gpu(name, None, version.group(1) if version else None) for name in names]
@@ -114,16 +117,22 @@ def build_for(gpu, build):
         return "no current torch build has kernels for it"
     driver = driver_major(gpu)
     if driver is not None and driver < MIN_DRIVER[12]:
-        return (f"update the NVIDIA driver to {MIN_DRIVER[13]} or newer ({MIN_DRIVER[12]} or newer for a torch "
-                f"built for CUDA {LEGACY_CUDA})")
-    legacy = (gpu.capability is not None and gpu.capability < (7, 5)) or (driver is not None and driver < MIN_DRIVER[13])
+        return (
+            f"update the NVIDIA driver to {MIN_DRIVER[13]} or newer ({MIN_DRIVER[12]} or newer for a torch "
+            f"built for CUDA {LEGACY_CUDA})"
+        )
+    legacy = (gpu.capability is not None and gpu.capability < (7, 5)) or (
+        driver is not None and driver < MIN_DRIVER[13]
+    )
     cuda = LEGACY_CUDA if legacy else "13.0"
     try:
         vision = f" torchvision=={importlib.metadata.version('torchvision').split('+')[0]}"
     except importlib.metadata.PackageNotFoundError:
         vision = ""
-    return (f"install torch built for CUDA {cuda}: pip install torch=={build.version.split('+')[0]}{vision} "
-            f"--index-url https://download.pytorch.org/whl/cu{cuda.replace('.', '')} (docs/gpu.md)")
+    return (
+        f"install torch built for CUDA {cuda}: pip install torch=={build.version.split('+')[0]}{vision} "
+        f"--index-url https://download.pytorch.org/whl/cu{cuda.replace('.', '')} (docs/gpu.md)"
+    )
 
 
 def diagnose(build, gpu):
@@ -133,21 +142,30 @@ def diagnose(build, gpu):
     needed = MIN_DRIVER.get(int(build.cuda.split(".")[0]))
     driver = driver_major(gpu)
     if needed and driver is not None and driver < needed:
-        return (f"torch {build.version} is built for CUDA {build.cuda}, which needs driver {needed} or newer",
-                build_for(gpu, build))
+        return (
+            f"torch {build.version} is built for CUDA {build.cuda}, which needs driver {needed} or newer",
+            build_for(gpu, build),
+        )
     if gpu.capability and build.arch_list and not runs_on(gpu.capability, build.arch_list):
-        return (f"torch {build.version} has kernels for compute capabilities {capabilities(build.arch_list)} only",
-                build_for(gpu, build))
+        return (
+            f"torch {build.version} has kernels for compute capabilities {capabilities(build.arch_list)} only",
+            build_for(gpu, build),
+        )
     if not build.cuda_available:
-        return (f"torch {build.version} cannot reach it (torch.cuda.is_available() is False)",
-                "see why with python -c \"import torch; torch.cuda.init()\" (CUDA_VISIBLE_DEVICES? a driver updated "
-                "without a reboot?)")
+        return (
+            f"torch {build.version} cannot reach it (torch.cuda.is_available() is False)",
+            'see why with python -c "import torch; torch.cuda.init()" (CUDA_VISIBLE_DEVICES? a driver updated '
+            "without a reboot?)",
+        )
     return None
 
 
 def describe(gpu):
-    capability = f"compute capability {gpu.capability[0]}.{gpu.capability[1]}" if gpu.capability else \
-        "compute capability unknown"
+    capability = (
+        f"compute capability {gpu.capability[0]}.{gpu.capability[1]}"
+        if gpu.capability
+        else "compute capability unknown"
+    )
     return f"{gpu.name} ({capability}, driver {gpu.driver or 'unknown'})"
 
 
@@ -163,12 +181,16 @@ def choose(requested, build=None, gpus=None):
     gpus = nvidia_gpus() if gpus is None else gpus
     if not gpus:
         if requested == "cuda":
-            raise SkipnetError("device: cuda, but this machine has no NVIDIA GPU (nvidia-smi and "
-                               f"{PROC_DRIVER} found none); use -S device=auto or -S device=cpu")
+            raise SkipnetError(
+                "device: cuda, but this machine has no NVIDIA GPU (nvidia-smi and "
+                f"{PROC_DRIVER} found none); use -S device=auto or -S device=cpu"
+            )
         return "cpu", "auto: no NVIDIA GPU on this machine"
     problem = diagnose(build, gpus[0])
     if problem is None:
         return "cuda", f"{'auto' if requested == 'auto' else 'asked for'}: {describe(gpus[0])}"
     why, fix = problem
-    raise SkipnetError(f"this machine has an NVIDIA GPU that torch cannot use: {describe(gpus[0])}; {why}. To train "
-                       f"on it, {fix}; or train on the CPU on purpose: -S device=cpu")
+    raise SkipnetError(
+        f"this machine has an NVIDIA GPU that torch cannot use: {describe(gpus[0])}; {why}. To train "
+        f"on it, {fix}; or train on the CPU on purpose: -S device=cpu"
+    )

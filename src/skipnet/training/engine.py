@@ -2,10 +2,12 @@
 
 No per-epoch decoding and no worker processes: each batch is an index into a
 uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
-device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs (skipnet.training.precision),
+device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs
+(skipnet.training.precision),
 a checkpoint every checkpoint_every epochs that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
 """
+
 import contextlib
 import dataclasses
 import hashlib
@@ -22,21 +24,40 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from ..config.seeds import stream_seed
+from ..data.prepare import train_and_eval_splits
 from ..errors import SkipnetError
+from . import devices, memory
+from . import precision as precisions
 from .batches import augment, epoch_order, rank_draws, shard_size
 from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
 from .history import Epoch
-from .pauses import PauseClock
-from .seeds import stream_seed
-from . import devices, memory
-from . import precision as precisions
 from .models import build_model, model_file, model_summary
-from ..data.prepare import train_and_eval_splits
+from .pauses import PauseClock
 
 # Params that change what training computes: the resume checkpoint is keyed by them (and the data).
-TRAINING_KEYS = ("classes", "image_size", "arch", "depth", "skip_connections", "lr", "epochs", "batch_size",
-                 "optimizer", "weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding",
-                 "flip", "seed", "display_interval", "precision", "deterministic", "tune_holdout")
+TRAINING_KEYS = (
+    "classes",
+    "image_size",
+    "arch",
+    "depth",
+    "skip_connections",
+    "lr",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "weight_decay",
+    "label_smoothing",
+    "lr_schedule",
+    "warmup_epochs",
+    "crop_padding",
+    "flip",
+    "seed",
+    "display_interval",
+    "precision",
+    "deterministic",
+    "tune_holdout",
+)
 
 
 def setup_device(requested, deterministic):
@@ -52,8 +73,11 @@ def setup_device(requested, deterministic):
         device = torch.device("cuda", local)
     else:
         device = torch.device("cpu")
-    why = "asked for" if deterministic != "auto" else "auto: " + ("a CPU run reproduces bit for bit" if device.type ==
-                                                                   "cpu" else "on a GPU, the fast path")
+    why = (
+        "asked for"
+        if deterministic != "auto"
+        else "auto: " + ("a CPU run reproduces bit for bit" if device.type == "cpu" else "on a GPU, the fast path")
+    )
     deterministic = device.type == "cpu" if deterministic == "auto" else deterministic
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # required by deterministic cuBLAS
@@ -72,8 +96,11 @@ def device_name(device):
         return torch.cuda.get_device_name(device)
     model = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        names = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                 if line.startswith("model name")]
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ]
         model = names[0] if names else model
     return f"cpu: {model} ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads"
 
@@ -96,8 +123,9 @@ def batch_norm(run):
         return "per batch (one rank)"
     if run.device.type == "cuda":
         return f"synchronized across {run.world} ranks (SyncBatchNorm): the global batch's"
-    return (f"per rank's share of the batch, rank 0's running statistics broadcast each step (DDP); SyncBatchNorm "
-            f"needs CUDA")
+    return (
+        "per rank's share of the batch, rank 0's running statistics broadcast each step (DDP); SyncBatchNorm needs CUDA"
+    )
 
 
 def make_optimizer(model, params, device, precision):
@@ -106,8 +134,9 @@ def make_optimizer(model, params, device, precision):
     fused = device.type == "cuda" or precision == "fp32"
     fast = {"fused": True} if fused else {"foreach": True}
     optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[params["optimizer"]]
-    return optimizer(model.parameters(), lr=params["lr"], betas=(0.9, 0.999), weight_decay=params["weight_decay"],
-                     **fast)
+    return optimizer(
+        model.parameters(), lr=params["lr"], betas=(0.9, 0.999), weight_decay=params["weight_decay"], **fast
+    )
 
 
 def lr_factor(step, steps_per_epoch, params):
@@ -149,8 +178,9 @@ def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
     """(mean loss, accuracy, logits) over a whole split, in eval mode; accuracy is correct / n exactly."""
     model.eval()
     with torch.no_grad(), autocast:
-        logits = torch.cat([model(normalize(x_uint8[i:i + batch_size], channels_last)).float()
-                            for i in range(0, len(y), batch_size)])
+        logits = torch.cat(
+            [model(normalize(x_uint8[i : i + batch_size], channels_last)).float() for i in range(0, len(y), batch_size)]
+        )
     model.train()
     loss = F.cross_entropy(logits, y).item()
     return loss, int((logits.argmax(1) == y).sum()) / len(y), logits
@@ -159,6 +189,7 @@ def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
 @dataclasses.dataclass
 class Setup:
     """What a run needs before its first step; built by `setup`, used by every part of training."""
+
     device: torch.device
     rank: int
     world: int
@@ -183,15 +214,20 @@ def setup(params, train_path, val_path, log=print):
     """Device, data on it, model, optimizer, lr schedule and loss, from params."""
     device, device_why, rank, world, deterministic, why = setup_device(params["device"], params["deterministic"])
     if params["batch_size"] % world or params["batch_size"] // world < 2:  # batch_size is global across ranks
-        raise SkipnetError(f"batch_size {params['batch_size']} does not split into batches of 2 or more over "
-                           f"{world} ranks: give a multiple of {world} of at least {2 * world}")
+        raise SkipnetError(
+            f"batch_size {params['batch_size']} does not split into batches of 2 or more over "
+            f"{world} ranks: give a multiple of {world} of at least {2 * world}"
+        )
     precision, precision_reason = precisions.resolve(params["precision"], device)
     if rank == 0:
-        log(f"device: {device_name(device)} ({device_why}); precision: {precision} ({precision_reason}); "
-            f"deterministic: {'yes' if deterministic else 'no'} ({why})")
+        log(
+            f"device: {device_name(device)} ({device_why}); precision: {precision} ({precision_reason}); "
+            f"deterministic: {'yes' if deterministic else 'no'} ({why})"
+        )
     torch.manual_seed(stream_seed(params["seed"], "init"))
     (images, labels), (val_images, val_labels), classes = train_and_eval_splits(
-        train_path, val_path, params["tune_holdout"], params["seed"])
+        train_path, val_path, params["tune_holdout"], params["seed"]
+    )
     memory.check_fits(params, len(classes), params["batch_size"] // world, len(labels) + len(val_labels), device)
     train = to_device_tensors(images, labels, device)
     val = to_device_tensors(val_images, val_labels, device)
@@ -202,11 +238,26 @@ def setup(params, train_path, val_path, log=print):
     batch = params["batch_size"] // world
     steps_per_epoch = math.ceil(shard_size(len(labels), world) / batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
-    return Setup(device, rank, world, precision, precision_reason, model, optimizer, scheduler,
-                 nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
-                 precisions.autocast(device.type, precision), precisions.grad_scaler(device.type, precision),
-                 model.stage_groups(), train, val, classes, batch,
-                 fingerprint(params, precision, train_path), PauseClock())
+    return Setup(
+        device,
+        rank,
+        world,
+        precision,
+        precision_reason,
+        model,
+        optimizer,
+        scheduler,
+        nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
+        precisions.autocast(device.type, precision),
+        precisions.grad_scaler(device.type, precision),
+        model.stage_groups(),
+        train,
+        val,
+        classes,
+        batch,
+        fingerprint(params, precision, train_path),
+        PauseClock(),
+    )
 
 
 def wrap(run, params):
@@ -228,8 +279,10 @@ def compiled(params, device):
 
 
 def diverged(loss, epoch, step, lr):
-    return SkipnetError(f"training diverged: loss {loss} by epoch {epoch + 1}, step {step} (lr {lr:g}); stopped, "
-                        f"nothing written. Lower lr, or train in fp32 (precision: fp32)")
+    return SkipnetError(
+        f"training diverged: loss {loss} by epoch {epoch + 1}, step {step} (lr {lr:g}); stopped, "
+        f"nothing written. Lower lr, or train in fp32 (precision: fp32)"
+    )
 
 
 def train_one_epoch(run, net, params, epoch, step, history):
@@ -243,21 +296,32 @@ def train_one_epoch(run, net, params, epoch, step, history):
     order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
     augmented = params["crop_padding"] > 0 or params["flip"]
     if augmented:
-        draws = rank_draws(len(y_train), run.rank, run.world, params["crop_padding"],
-                           torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)), device)
+        draws = rank_draws(
+            len(y_train),
+            run.rank,
+            run.world,
+            params["crop_padding"],
+            torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)),
+            device,
+        )
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     last_lr = run.optimizer.param_groups[0]["lr"]
-    bar = tqdm(range(0, len(order), run.batch), desc=f"epoch {epoch + 1}/{params['epochs']}", unit="batch",
-               disable=run.rank != 0, leave=False)
+    bar = tqdm(
+        range(0, len(order), run.batch),
+        desc=f"epoch {epoch + 1}/{params['epochs']}",
+        unit="batch",
+        disable=run.rank != 0,
+        leave=False,
+    )
     for i in bar:
-        idx = order[i:i + run.batch]
+        idx = order[i : i + run.batch]
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
         x = normalize(x_train[idx], channels_last=True)
         if augmented:
-            x = augment(x, params["crop_padding"], params["flip"], draws[:, i:i + run.batch])
+            x = augment(x, params["crop_padding"], params["flip"], draws[:, i : i + run.batch])
         y = y_train[idx]
         if compiled(params, device):  # a new step: the CUDA graphs may reuse the last step's output memory
             torch.compiler.cudagraph_mark_step_begin()
@@ -290,8 +354,13 @@ def train_one_epoch(run, net, params, epoch, step, history):
     history["wall_seconds"] = history.get("wall_seconds", 0.0) + time.perf_counter() - wall0  # pauses included
     if not math.isfinite(loss_sum.item()):
         raise diverged(loss_sum.item(), epoch, step, last_lr)
-    return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen, "lr": last_lr,
-            "seconds": seconds, "images_per_s": seen * run.world / seconds}, step
+    return {
+        "train_loss": loss_sum.item() / seen,
+        "train_acc": correct.item() / seen,
+        "lr": last_lr,
+        "seconds": seconds,
+        "images_per_s": seen * run.world / seconds,
+    }, step
 
 
 def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None, before_save=None):
@@ -326,14 +395,21 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
         if epoch + 1 == params["epochs"]:  # the one evaluation of the final model: the evaluate stage reports it
             history["val_predicted"] = logits.argmax(1).tolist()
             history["val_probs"] = logits.softmax(1).tolist()
-        log(f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
-            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s")
+        log(
+            f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
+            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s"
+        )
         # every checkpoint_every epochs, not after the last: the model file is written then
         if run.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
-    history.update(device=device_name(run.device), world_size=run.world, precision=run.precision,
-                   precision_reason=run.precision_reason, model=model_summary(run.model, params["image_size"]))
+    history.update(
+        device=device_name(run.device),
+        world_size=run.world,
+        precision=run.precision,
+        precision_reason=run.precision_reason,
+        model=model_summary(run.model, params["image_size"]),
+    )
     if run.world > 1:
         dist.barrier()  # every rank has finished its last step before rank 0 writes the model
     if run.rank == 0:
@@ -344,8 +420,10 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
         others = sorted(Path(checkpoint_dir).glob("*.pt"))
         if others:  # kept: a rerun of their params resumes from them; listed, so abandoned ones can go
             size = sum(p.stat().st_size for p in others) / 2**20
-            log(f"{len(others)} resume checkpoints of other unfinished runs in {checkpoint_dir} ({size:.0f} MB): "
-                f"{', '.join(p.name for p in others)}; delete the abandoned ones")
+            log(
+                f"{len(others)} resume checkpoints of other unfinished runs in {checkpoint_dir} ({size:.0f} MB): "
+                f"{', '.join(p.name for p in others)}; delete the abandoned ones"
+            )
     if run.world > 1:
         dist.destroy_process_group()
     return run.model, history

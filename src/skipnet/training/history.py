@@ -1,5 +1,6 @@
 """One name per metric: the per-epoch record the engine writes, DVCLive logs, the evaluate stage tabulates
 (plots/epochs.csv) and run records keep (epochs.csv); the headline is its last epoch's. One CSV writer."""
+
 import csv
 import io
 from dataclasses import dataclass, fields

@@ -6,6 +6,7 @@ is progress only, `step` (epochs done), so that `dvc exp show` fits a terminal a
 the headline (train_loss, val_loss, val_acc) is the evaluate stage's git-tracked metrics/headline.json.
 Every series, growing as each epoch ends, is in dvclive/plots/metrics/<name>.tsv (`dvc plots show`).
 """
+
 from .history import EPOCH_FIELDS
 
 DIR = "dvclive"
@@ -46,5 +47,5 @@ def epoch_logger(directory=DIR):
         if not opened:
             opened.append(EpochLog(directory))
         opened[0].log(record)
-    return log
 
+    return log

@@ -1,6 +1,7 @@
 """Whether a run fits in memory, decided before any is asked for: the model's size from its config alone
 (models.size_estimate, on the meta device), so that a `depth` or `image_size` too large for the machine is one
 line naming both numbers instead of gigabytes asked for and a crash."""
+
 import psutil
 import torch
 
@@ -21,8 +22,11 @@ def training_bytes(config, num_classes, batch, images):
     """An estimate of what training needs, by part: fp32 weights, gradients and Adam's two moments; every layer's
     output kept for the backward pass and its gradient, for one batch; the images, uint8 on the device."""
     _, parameters, outputs = size_estimate(config, num_classes)
-    return {"weights, gradients and Adam's moments": 16 * parameters, "a batch's activations": 8 * batch * outputs,
-            "images": images * 3 * config["image_size"] ** 2}
+    return {
+        "weights, gradients and Adam's moments": 16 * parameters,
+        "a batch's activations": 8 * batch * outputs,
+        "images": images * 3 * config["image_size"] ** 2,
+    }
 
 
 def check_fits(config, num_classes, batch, images, device):
@@ -30,5 +34,7 @@ def check_fits(config, num_classes, batch, images, device):
     need, have = sum(parts.values()), available(device)
     if need > have:
         detail = ", ".join(f"{what} {size / GB:.1f}" for what, size in parts.items())
-        raise SkipnetError(f"this run needs about {need / GB:.1f} GB to train ({detail}) and {device.type} has "
-                           f"{have / GB:.1f} GB available: lower depth, image_size or batch_size")
+        raise SkipnetError(
+            f"this run needs about {need / GB:.1f} GB to train ({detail}) and {device.type} has "
+            f"{have / GB:.1f} GB available: lower depth, image_size or batch_size"
+        )

@@ -1,13 +1,14 @@
 """The study's two networks: MyNet (DLStudio's BMEnet with SkipBlocks) and the Net3 baseline."""
+
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .archs import ARCHITECTURES
+from ..config.archs import ARCHITECTURES
+from ..config.params import SCHEMA
 from ..errors import SkipnetError, quote
-from ..params import SCHEMA
 
 
 class SkipBlock(nn.Module):
@@ -108,10 +109,11 @@ class Net3(nn.Module):
 
 
 def build_model(config, num_classes):
-    """The model an architecture's entry (skipnet.training.archs) names, from a config holding the params it reads."""
+    """The model an architecture's entry (skipnet.config.archs) names, from a config holding the params it reads."""
     arch = ARCHITECTURES[config["arch"]]
-    return globals()[arch.model_class](**{k: config[k] for k in arch.reads}, num_classes=num_classes,
-                                       image_size=config["image_size"])
+    return globals()[arch.model_class](
+        **{k: config[k] for k in arch.reads}, num_classes=num_classes, image_size=config["image_size"]
+    )
 
 
 def size_estimate(config, num_classes):
@@ -119,6 +121,7 @@ def size_estimate(config, num_classes):
     building it: measured on the meta device (no memory) at depths 1 and 2 and image sizes 8 and 16, then
     extrapolated, exact because every architecture here is bilinear in depth and image_size squared (a block's
     weights and outputs come per unit of depth, its outputs and the classifier's input per pixel)."""
+
     def measure(depth, size):
         with torch.device("meta"):
             model = build_model({**config, "depth": depth, "image_size": size}, num_classes)
@@ -133,13 +136,18 @@ def size_estimate(config, num_classes):
             model.eval()(torch.zeros(1, 3, size, size, device="meta"))
         for h in hooks:
             h.remove()
-        return (sum(v.numel() for v in model.state_dict().values()), sum(p.numel() for p in model.parameters()),
-                outputs)
+        return (
+            sum(v.numel() for v in model.state_dict().values()),
+            sum(p.numel() for p in model.parameters()),
+            outputs,
+        )
 
     (a, b), (c, d) = (measure(1, 8), measure(2, 8)), (measure(1, 16), measure(2, 16))
     depth, pixels = config.get("depth", 1) - 1, (config["image_size"] ** 2 - 64) / (256 - 64)
-    return tuple(round(a_ + (b_ - a_) * depth + (c_ - a_) * pixels + (d_ - c_ - b_ + a_) * depth * pixels)
-                 for a_, b_, c_, d_ in zip(a, b, c, d))
+    return tuple(
+        round(a_ + (b_ - a_) * depth + (c_ - a_) * pixels + (d_ - c_ - b_ + a_) * depth * pixels)
+        for a_, b_, c_, d_ in zip(a, b, c, d)
+    )
 
 
 def model_summary(model, image_size):
@@ -174,11 +182,19 @@ MODEL_VERSION = 1
 
 def model_file(model, params, classes, precision):
     """What the train stage saves as models/model.pt."""
-    return {"format": MODEL_FORMAT, "version": MODEL_VERSION,
-            "config": {"arch": params["arch"], **{k: params[k] for k in ARCHITECTURES[params["arch"]].reads},
-                       "classes": list(classes), "image_size": params["image_size"],
-                       "normalization": {"mean": 0.5, "std": 0.5}, "precision": precision},
-            "state_dict": model.state_dict()}
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "config": {
+            "arch": params["arch"],
+            **{k: params[k] for k in ARCHITECTURES[params["arch"]].reads},
+            "classes": list(classes),
+            "image_size": params["image_size"],
+            "normalization": {"mean": 0.5, "std": 0.5},
+            "precision": precision,
+        },
+        "state_dict": model.state_dict(),
+    }
 
 
 def load_model_file(path):
@@ -189,13 +205,16 @@ def load_model_file(path):
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a torn or foreign file: torch raises many types
-        raise SkipnetError(f"model file {path} is unreadable ({type(e).__name__}): torn or not a model; "
-                           f"retrain it (dvc repro)") from None
+        raise SkipnetError(
+            f"model file {path} is unreadable ({type(e).__name__}): torn or not a model; retrain it (dvc repro)"
+        ) from None
     if not isinstance(saved, dict) or saved.get("format") != MODEL_FORMAT:
         raise SkipnetError(f"model file {path} is not a skipnet model file (from an older version?): retrain it")
     if saved.get("version") != MODEL_VERSION:
-        raise SkipnetError(f"model file {path} is format version {saved.get('version')}, this skipnet reads "
-                           f"version {MODEL_VERSION}: retrain it with this version")
+        raise SkipnetError(
+            f"model file {path} is format version {saved.get('version')}, this skipnet reads "
+            f"version {MODEL_VERSION}: retrain it with this version"
+        )
     try:  # the config against its own weights before anything is built: a few bytes must not ask for gigabytes
         config, state = saved["config"], saved["state_dict"]
         check_config(config)
@@ -209,9 +228,17 @@ def load_model_file(path):
             raise ValueError("the config's layers are not the weights' shapes")
         model = build_model(config, len(config["classes"]))
         model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as e:  # no config, or one its weights do not fit
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RuntimeError,
+    ) as e:  # no config, or one its weights do not fit
         reason = f"no {e}" if isinstance(e, KeyError) else str(e).strip().splitlines()[0]
-        raise SkipnetError(f"model file {path} holds a config its weights do not match ({reason}): retrain it") from None
+        raise SkipnetError(
+            f"model file {path} holds a config its weights do not match ({reason}): retrain it"
+        ) from None
     return model.eval(), config
 
 

@@ -4,6 +4,7 @@ A daemon thread ticks every TICK seconds; a gap between ticks longer than GAP me
 and all of it but one tick is left out. (A C call that holds the GIL for longer than GAP would read as a pause:
 none in a training step does.)
 """
+
 import threading
 import time
 

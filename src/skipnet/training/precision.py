@@ -12,6 +12,7 @@ slower than fp32. `torch.ops.mkldnn._is_mkldnn_bf16_supported()` asks oneDNN its
 so it honours ONEDNN_MAX_CPU_ISA, but it is also true on AVX512 CPUs that only
 emulate bf16; the CPU flags from `torch.cpu` (cpuinfo) tell native from emulated.
 """
+
 import platform
 import sys
 
@@ -19,8 +20,10 @@ import torch
 
 from ..errors import SkipnetError
 
-SLOW_WARNING = ("warning: precision: {precision} where it is not native ({why}); it will run many times slower "
-                "than the native choice here (bf16 on a CPU that emulates it: about 15x for MyNet). Use precision: auto.")
+SLOW_WARNING = (
+    "warning: precision: {precision} where it is not native ({why}); it will run many times slower "
+    "than the native choice here (bf16 on a CPU that emulates it: about 15x for MyNet). Use precision: auto."
+)
 
 
 def cpu_facts():
@@ -69,8 +72,9 @@ def decide(requested, device_type, cuda_capability=None, cpu=None):
         native, why = cpu_native_bf16(cpu)
         best = "bf16" if native else "fp32"
         if requested == "fp16":
-            raise SkipnetError("precision: fp16 is for CUDA GPUs (fp16 autocast on a CPU is slow and unscaled): "
-                               "use auto, bf16 or fp32")
+            raise SkipnetError(
+                "precision: fp16 is for CUDA GPUs (fp16 autocast on a CPU is slow and unscaled): use auto, bf16 or fp32"
+            )
     if requested == "fp32":
         return "fp32", "asked for in params.yaml", False
     if requested in ("bf16", "fp16"):

@@ -3,15 +3,16 @@
 Every value is checked before a stage touches any output; a bad one stops the
 stage with one line naming the key, the value and what is allowed.
 """
+
 import re
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from .training.archs import ARCHITECTURES
-from .data.coco import CATEGORY_IDS
-from .errors import SkipnetError, quote
+from ..errors import SkipnetError, quote
+from .archs import ARCHITECTURES
+from .coco import CATEGORY_IDS
 
 
 class ParamError(SkipnetError):
@@ -24,6 +25,7 @@ def _int(lo=None, hi=None):
     def check(v):
         ok = isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo) and (hi is None or v <= hi)
         return ok, f"an integer {'>= ' + str(lo) if hi is None else f'in {lo}..{hi}'}"
+
     return check
 
 
@@ -36,6 +38,7 @@ def _float_range(lo, hi):
     def check(v):
         ok = isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v < hi
         return ok, f"a number in [{lo}, {hi})"
+
     return check
 
 
@@ -53,7 +56,9 @@ def _image_size(v):
 
 
 def _url(v):
-    return isinstance(v, str) and re.match(r"^https?://[^/\s]+", v) is not None, "an http(s) URL, e.g. http://images.cocodataset.org"
+    return isinstance(v, str) and re.match(
+        r"^https?://[^/\s]+", v
+    ) is not None, "an http(s) URL, e.g. http://images.cocodataset.org"
 
 
 def _md5(v):
@@ -116,7 +121,9 @@ def _check_classes(v):
         raise ParamError("classes", v, "a list of at least two COCO category names, e.g. [boat, dog]")
     for name in v:
         if not isinstance(name, str) or name not in CATEGORY_IDS:
-            raise ParamError("classes", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ...")
+            raise ParamError(
+                "classes", name, "a COCO category name such as " + ", ".join(sorted(CATEGORY_IDS)[:6]) + ", ..."
+            )
     dupes = sorted({n for n in v if v.count(n) > 1})
     if dupes:
         raise ParamError("classes", dupes[0], "each class once (it appears twice)")
@@ -157,8 +164,9 @@ def load(path="params.yaml"):
     except yaml.YAMLError as e:
         raise SkipnetError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     except (UnicodeDecodeError, RecursionError) as e:
-        raise SkipnetError(f"{path} is not a YAML text file ({type(e).__name__}): restore it (git checkout {path})") \
-            from None
+        raise SkipnetError(
+            f"{path} is not a YAML text file ({type(e).__name__}): restore it (git checkout {path})"
+        ) from None
     return validate(params)
 
 
@@ -185,8 +193,11 @@ def committed(path="params.yaml"):
 
 def check_warmup(params):
     if params["warmup_epochs"] >= params["epochs"]:
-        raise ParamError("warmup_epochs", params["warmup_epochs"],
-                         f"fewer than epochs ({params['epochs']}): warmup must leave epochs to train at full lr")
+        raise ParamError(
+            "warmup_epochs",
+            params["warmup_epochs"],
+            f"fewer than epochs ({params['epochs']}): warmup must leave epochs to train at full lr",
+        )
 
 
 def dataset_settings(params):

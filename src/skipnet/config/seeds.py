@@ -1,6 +1,7 @@
 """One random stream per purpose, spawned from params.yaml's seed (numpy's SeedSequence), so that no two
 purposes share draws: before, epoch e's augmentation stream was epoch e+1's order stream. Runs recorded before
 this change keep their commit; a run after it is another draw of the same recipe."""
+
 import numpy as np
 
 PURPOSES = ("init", "order", "augment", "holdout")

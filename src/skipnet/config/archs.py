@@ -2,6 +2,7 @@
 classes and image_size, and its title in figures. params validation, the engine, model files, figure titles and
 the report's cells read this table (no torch here, so the data stages need not depend on the models); adding an
 architecture is one entry plus its class."""
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -14,8 +15,11 @@ class Architecture:
 
 
 ARCHITECTURES = {
-    "mynet": Architecture("MyNet", ("depth", "skip_connections"),
-                          lambda p: f"MyNet depth={p['depth']}{'' if p['skip_connections'] else ' no-skip'}"),
+    "mynet": Architecture(
+        "MyNet",
+        ("depth", "skip_connections"),
+        lambda p: f"MyNet depth={p['depth']}{'' if p['skip_connections'] else ' no-skip'}",
+    ),
     "net3": Architecture("Net3", (), lambda p: "Net3"),
 }
 
