@@ -28,6 +28,7 @@ from _images import CLASSES, coco_sized_jpegs
 from skipnet.analysis import study
 from skipnet.data.prepare import pack, save_split
 from skipnet.training import batches, engine, precision
+from skipnet.training.history import TrainLog
 from skipnet.training.models import MyNet
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ def time_engine(tmp, images, labels, depth, size, arithmetic):
     params.update(dataset="sample", depth=depth, image_size=size, precision=arithmetic, epochs=2)
     run = engine.setup(params, Path(tmp) / "train.npz", Path(tmp) / "val.npz", log=lambda *a: None)
     net = engine.wrap(run, params)
-    history = {"running_loss": [], "grad_norms": [], "epochs": []}
+    history = TrainLog()
     _, step = engine.train_one_epoch(run, net, params, 0, 0, history)
     timed, _ = engine.train_one_epoch(run, net, params, 1, step, history)
     return timed["images_per_s"], run.optimizer.defaults

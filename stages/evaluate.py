@@ -8,46 +8,30 @@ metrics/predictions.csv holds the predicted class of every val image (by file na
 scored on the same images can be compared image by image (a paired test).
 """
 
-import json
 from pathlib import Path
 
 from skipnet.analysis import evaluate
 from skipnet.cli import run_stage
 from skipnet.data import prepare, select
 from skipnet.files import atomic_write_text
+from skipnet.training.history import TrainLog
 
 TRAIN_NPZ = "data/prepared/train.npz"  # read only with tune_holdout > 0
 VAL_NPZ = "data/prepared/val.npz"
 MANIFEST = "data/manifest.csv"
 TRAIN_LOG = "models/train_log.json"
 SELECTION_STATS = "data/selection.json"
-OUT = {
-    "headline": "metrics/headline.json",
-    "classes": "metrics/classes.json",
-    "run": "metrics/run.json",
-    "predictions": "metrics/predictions.csv",
-    "epochs_csv": "plots/epochs.csv",
-    "confusion_csv": "plots/confusion.csv",
-    "confusion_png": "plots/confusion.png",
-    "loss_csv": "plots/loss.csv",
-    "loss_png": "plots/loss.png",
-    "epochs_png": "plots/epochs.png",
-    "misclassified_png": "plots/misclassified.png",
-    "grad_csv": "plots/grad_norms.csv",
-    "grad_png": "plots/grad_norms.png",
-}
-DATA_METRICS = "metrics/data.json"
 
 
 def main(params, args):
-    history = json.loads(Path(TRAIN_LOG).read_text())
+    history = TrainLog.read(TRAIN_LOG)
     names = [
         r["file_name"]
         for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"], params["seed"])
     ]
-    scores = evaluate.run(params, TRAIN_NPZ, VAL_NPZ, history, names, OUT)
+    scores = evaluate.run(params, TRAIN_NPZ, VAL_NPZ, history, names)
     # republished here: git-tracked, unlike the cached select stage's output
-    atomic_write_text(DATA_METRICS, Path(SELECTION_STATS).read_text())
+    atomic_write_text(evaluate.OUTPUTS.data, Path(SELECTION_STATS).read_text())
     print(f"val accuracy {scores['accuracy']:.4f}, val loss {scores['val_loss']:.4f}")
 
 

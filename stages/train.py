@@ -71,7 +71,7 @@ def main(params, args):
             before_save=lambda: params_unchanged(params, args.params),
         )
         if rank0:  # everything the engine measured: per-epoch metrics, running loss, gradient norms, device
-            atomic_write_json(TRAIN_LOG, history, indent=None)
+            atomic_write_json(TRAIN_LOG, history.to_json(), indent=None)
 
 
 if __name__ == "__main__":

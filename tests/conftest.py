@@ -13,6 +13,8 @@ import pytest
 import yaml
 from dvc.utils.hydra import apply_overrides  # what `dvc exp run -S` does to params.yaml
 
+from skipnet.config.params import with_overrides
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests: its python and dvc
 
@@ -69,14 +71,7 @@ MAIN_PARAMS = yaml.safe_load(committed("params.yaml"))
 def set_params(repo, **dotted):
     """Edit params.yaml: set_params(repo, lr=0.01, **{"datasets.sample.train_per_class": 20})."""
     path = Path(repo) / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for key, value in dotted.items():
-        node = params
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    path.write_text(yaml.safe_dump(with_overrides(yaml.safe_load(path.read_text()), dotted), sort_keys=False))
 
 
 def copy_repo(dest):

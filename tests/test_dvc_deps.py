@@ -72,3 +72,13 @@ def test_every_stage_depends_on_its_whole_import_closure():
         assert code_deps(stage) == want, (
             f"dvc.yaml stage {name}: missing {sorted(want - code_deps(stage))}, extra {sorted(code_deps(stage) - want)}"
         )
+
+
+def test_the_evaluate_stage_outputs_are_declared_once():
+    from dataclasses import astuple
+
+    from skipnet.analysis.evaluate import OUTPUTS
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["evaluate"]
+    declared = [next(iter(o)) if isinstance(o, dict) else o for o in stage["metrics"] + stage["outs"]]
+    assert sorted(declared) == sorted(astuple(OUTPUTS))

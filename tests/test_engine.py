@@ -2,6 +2,7 @@
 test_dvc_cache.py, through `dvc exp run`)."""
 
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -31,7 +32,7 @@ def params(**overrides):
 
 
 def without_timing(history):
-    return [{k: v for k, v in e.items() if k not in TIMING} for e in history["epochs"]]
+    return [{k: v for k, v in dataclasses.asdict(e).items() if k not in TIMING} for e in history.epochs]
 
 
 def test_same_params_twice_give_identical_results(tiny_sample, tmp_path):
@@ -39,8 +40,8 @@ def test_same_params_twice_give_identical_results(tiny_sample, tmp_path):
     p = params(epochs=1, batch_size=32, display_interval=1)
     model_a, a = engine.train(p, train, val, tmp_path / "a.pt", tmp_path / "resume_a", log=lambda *_: None)
     model_b, b = engine.train(p, train, val, tmp_path / "b.pt", tmp_path / "resume_b", log=lambda *_: None)
-    assert without_timing(a) == without_timing(b) and len(a["running_loss"]) == 3  # every step logged
-    assert a["running_loss"] == b["running_loss"] and a["grad_norms"] == b["grad_norms"]
+    assert without_timing(a) == without_timing(b) and len(a.running_loss) == 3  # every step logged
+    assert a.running_loss == b.running_loss and a.grad_norms == b.grad_norms
     for x, y in zip(model_a.state_dict().values(), model_b.state_dict().values()):
         assert torch.equal(x, y)
 
@@ -53,12 +54,12 @@ def test_fp32_learns_the_sample(small_sample, tmp_path):
     _, h = engine.train(
         params(precision="fp32"), train, val, tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None
     )
-    assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]
+    assert h.epochs[-1].val_acc >= 0.6, h.epochs
     # nothing paused it: the training time (pauses left out, tests/test_pauses.py) is its wall time
-    training = sum(e["seconds"] for e in h["epochs"])
-    assert training > 0 and abs(h["wall_seconds"] - training) < 0.01 * training
-    assert h["epochs"][-1]["train_loss"] < h["epochs"][0]["train_loss"]
-    assert h["precision"] == "fp32" and h["precision_reason"].startswith("asked for")
+    training = sum(e.seconds for e in h.epochs)
+    assert training > 0 and abs(h.wall_seconds - training) < 0.01 * training
+    assert h.epochs[-1].train_loss < h.epochs[0].train_loss
+    assert h.precision == "fp32" and h.precision_reason.startswith("asked for")
 
 
 def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
@@ -74,8 +75,8 @@ def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
         tmp_path / "resume",
         log=lambda *_: None,
     )
-    assert h["precision"] == "bf16" and h["precision_reason"].startswith("asked for")
-    assert len(h["running_loss"]) == 3 and all(math.isfinite(r["loss"]) for r in h["running_loss"])
+    assert h.precision == "bf16" and h.precision_reason.startswith("asked for")
+    assert len(h.running_loss) == 3 and all(math.isfinite(r["loss"]) for r in h.running_loss)
 
 
 def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
@@ -83,7 +84,7 @@ def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
     _, h = engine.train(
         params(**study.IMPROVED, epochs=3), train, val, tmp_path / "m.pt", tmp_path / "resume", log=lambda *_: None
     )
-    assert h["epochs"][-1]["val_acc"] >= 0.6, h["epochs"]  # 0.67 in bf16 and in fp32 when written
+    assert h.epochs[-1].val_acc >= 0.6, h.epochs  # 0.67 in bf16 and in fp32 when written
 
 
 def test_lr_schedule_warms_up_then_decays_to_zero():
@@ -186,7 +187,7 @@ def test_a_checkpoint_every_n_epochs_and_none_after_the_last(tiny_sample, tmp_pa
         tmp_path / "m.pt",
         tmp_path / "resume",
         log=lambda *_: None,
-        on_epoch=lambda r: seen.append((r["epoch"], len(list((tmp_path / "resume").glob("*.pt"))))),
+        on_epoch=lambda r: seen.append((r.epoch, len(list((tmp_path / "resume").glob("*.pt"))))),
     )
     assert seen == [(1, 0), (2, 1), (3, 1)]  # after epoch 3 the model is written and the checkpoint removed
     assert not list((tmp_path / "resume").glob("*.pt")) and (tmp_path / "m.pt").exists()
@@ -203,7 +204,7 @@ def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample
     logged = []
     _, h = engine.train(p, train, val, tmp_path / "m.pt", tmp_path, log=logged.append)
     assert any("unreadable" in line and "set aside" in line for line in logged), logged
-    assert len(h["epochs"]) == 1 and ckpt.with_name(ckpt.stem + ".stale.pt").exists() and not ckpt.exists()
+    assert len(h.epochs) == 1 and ckpt.with_name(ckpt.stem + ".stale.pt").exists() and not ckpt.exists()
 
 
 def torchrun(ranks, params_file, train, val, out, **popen):

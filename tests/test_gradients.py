@@ -12,7 +12,7 @@ STAGES = {"stem", "c64", "c128", "c256", "fc"}
 
 def imbalance(history, first=3):
     """Peak of max(stem/fc, fc/stem) over the first logged steps (Adam evens it out within a few steps)."""
-    return max(10 ** abs(math.log10(r["stem"]) - math.log10(r["fc"])) for r in history["grad_norms"][:first])
+    return max(10 ** abs(math.log10(r["stem"]) - math.log10(r["fc"])) for r in history.grad_norms[:first])
 
 
 def run(tiny_sample, skip):
@@ -31,8 +31,8 @@ def test_without_skips_the_stem_to_classifier_imbalance_is_100x_worse(tiny_sampl
     with_skips = run(tiny_sample, True)
     without = run(tiny_sample, False)
     for h in (with_skips, without):
-        assert len(h["grad_norms"]) == 3  # one record per step at display_interval 1 (48 images / 16)
-        assert all(set(r) == STAGES | {"step"} for r in h["grad_norms"])
-        assert all(r[s] > 0 for r in h["grad_norms"] for s in STAGES)
+        assert len(h.grad_norms) == 3  # one record per step at display_interval 1 (48 images / 16)
+        assert all(set(r) == STAGES | {"step"} for r in h.grad_norms)
+        assert all(r[s] > 0 for r in h.grad_norms for s in STAGES)
     ratio = imbalance(without) / imbalance(with_skips)
     assert ratio >= 100, (imbalance(without), imbalance(with_skips))

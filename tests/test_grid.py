@@ -15,6 +15,7 @@ from PIL import Image
 
 from conftest import MAIN_PARAMS, REPO, committed, copy_repo, readme_block, sh
 from skipnet.analysis import study
+from skipnet.config.params import with_overrides
 
 SCRIPT = REPO / "scripts/slurm_grid.sh"
 # sbatch for the test: runs the array's tasks one after another, as SLURM would run them on two machines
@@ -106,8 +107,8 @@ def test_the_runner_keys_each_stage_as_dvc_yaml_says(tmp_path):
     before = keys()
     changed = lambda after: sorted(n for n in before if after[n] != before[n])  # noqa: E731
     # another seed: the stages that list it; fetch and prepare only if select's manifest changes
-    assert changed(keys(study.apply(MAIN_PARAMS, {"seed": 1}))) == ["download", "evaluate", "select", "train"]
-    assert changed(keys(study.apply(MAIN_PARAMS, {"image_size": 64}))) == ["prepare"]
+    assert changed(keys(with_overrides(MAIN_PARAMS, {"seed": 1}))) == ["download", "evaluate", "select", "train"]
+    assert changed(keys(with_overrides(MAIN_PARAMS, {"image_size": 64}))) == ["prepare"]
     (work / "data/manifest.csv").write_text("data/manifest.csv")  # rewritten, the same bytes
     assert changed(keys()) == []
     (work / "data/manifest.csv").write_text("other images")
@@ -120,7 +121,7 @@ def test_the_runner_keys_each_stage_as_dvc_yaml_says(tmp_path):
     edited["stages"]["fetch"]["params"] = ["image_size"]
     (tmp_path / "dvc.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
     before = keys(stages=run_grid.pipeline(tmp_path / "dvc.yaml"))
-    after = keys(study.apply(MAIN_PARAMS, {"image_size": 64}), run_grid.pipeline(tmp_path / "dvc.yaml"))
+    after = keys(with_overrides(MAIN_PARAMS, {"image_size": 64}), run_grid.pipeline(tmp_path / "dvc.yaml"))
     assert changed(after) == ["fetch", "prepare"]
 
 

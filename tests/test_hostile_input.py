@@ -26,6 +26,7 @@ from skipnet.data.download import md5sum
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_write_json, atomic_write_text
 from skipnet.training import engine
+from skipnet.training.history import TrainLog
 from test_engine import _stage_repo, params
 
 CLASSES = ["boat", "dog"]
@@ -296,10 +297,14 @@ def test_a_batch_the_ranks_cannot_share_stops_every_rank_with_one_line(tiny_samp
     assert not (repo / "models/model.pt").exists()
 
 
-def test_a_train_log_without_the_model_size_asks_for_the_train_stage_again():
-    log = {"epochs": [], "device": "cpu", "world_size": 1, "precision": "fp32", "precision_reason": "asked for"}
-    with pytest.raises(SkipnetError, match="^the train log has no model size .*: rerun the train stage$"):
-        evaluate.run_details(log, log["epochs"])
+def test_a_train_log_of_an_older_train_stage_asks_for_the_train_stage_again():
+    log = {k: v for k, v in TrainLog().to_json().items() if k != "model"}  # before the model's size was kept
+    with pytest.raises(
+        SkipnetError,
+        match="^the train log is not this version's .missing model; unknown nothing.: an "
+        "older train stage wrote it; rerun the train stage$",
+    ):
+        TrainLog.from_json(log)
 
 
 def test_train_on_a_torn_prepared_file_says_so_and_keeps_the_previous_log(tiny_sample, tmp_path):

@@ -151,7 +151,7 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sampl
         torch.save(bad, ckpt)
         logged = []
         history, epoch, step = checkpoints.resume(run, ckpt, logged.append)
-        assert (history["epochs"], epoch, step) == ([], 0, 0)  # from scratch
+        assert (history.epochs, epoch, step) == ([], 0, 0)  # from scratch
         assert logged == [
             f"checkpoint {ckpt} is {why}: set aside as {ckpt.with_name(ckpt.stem + '.stale.pt')}, training from scratch"
         ]

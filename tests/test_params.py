@@ -6,7 +6,7 @@ import yaml
 
 from conftest import MAIN_PARAMS, REPO, committed, set_params, sh
 from skipnet.analysis import study
-from skipnet.config.params import ParamError, validate
+from skipnet.config.params import ParamError, lookup, validate
 
 BAD = [
     ("lr", -0.001),
@@ -119,13 +119,6 @@ def test_help_describes_the_stage():
     assert "fetch_workers" in out and "--params" in out
 
 
-def _lookup(params, dotted):
-    node = params
-    for part in dotted.split("."):
-        node = node[part]
-    return node
-
-
 def test_committed_pipeline_outputs_come_from_params_yaml():
     """main must not show one run's numbers under other params: a committed dvc.lock records exactly
     params.yaml, and without a committed dvc.lock no pipeline metrics or plots are committed."""
@@ -142,4 +135,4 @@ def test_committed_pipeline_outputs_come_from_params_yaml():
     lock = yaml.safe_load(committed("dvc.lock"))
     for name, stage in lock["stages"].items():
         for key, value in stage.get("params", {}).get("params.yaml", {}).items():
-            assert value == _lookup(params, key), f"dvc.lock stage {name}: {key} = {value!r}, params.yaml differs"
+            assert value == lookup(params, key), f"dvc.lock stage {name}: {key} = {value!r}, params.yaml differs"

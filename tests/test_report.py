@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
-from skipnet.analysis import records, report, study, tables, verdicts
+from skipnet.analysis import provenance, records, report, study, tables, verdicts
+from skipnet.config.params import with_overrides
 from skipnet.errors import SkipnetError
 
 TINY = [
@@ -133,7 +134,7 @@ def test_overfitting_is_said_only_where_the_rule_holds():
 
 def bad(**changes):
     """A hand-made record with `changes` applied to its fields (dotted keys for nested ones)."""
-    return records.Run(**study.apply(dataclasses.asdict(record("r", 0.5)), changes))
+    return records.Run(**with_overrides(dataclasses.asdict(record("r", 0.5)), changes))
 
 
 @pytest.mark.parametrize(
@@ -179,11 +180,9 @@ def test_committed_records_give_the_committed_report_and_name_no_machine_path(tm
     sh(f"git archive HEAD reports/runs reports/notes.md | tar -x -C {tmp_path}", cwd=REPO)
     runs = records.load_all(tmp_path / "reports/runs")
     configs = tables.configurations(report.partition(runs)[0], MAIN)
-    [c] = [c for c in verdicts.comparisons(configs) if c["claim"] == study.COMPARISONS[0][0]]
-    assert (c["a"]["name"], c["b"]["name"]) == ("mynet16-improved", "mynet16-lr1e-3")
-    assert (c["welch"]["n_a"], c["welch"]["n_b"]) == (len(c["a"]["runs"]), len(c["b"]["runs"])) and c["welch"][
-        "n_a"
-    ] >= 3
+    [c] = [c for c in verdicts.comparisons(configs) if c.claim == study.COMPARISONS[0][0]]
+    assert (c.a["name"], c.b["name"]) == ("mynet16-improved", "mynet16-lr1e-3")
+    assert (c.welch["n_a"], c.welch["n_b"]) == (len(c.a["runs"]), len(c.b["runs"])) and c.welch["n_a"] >= 3
     md = report.write(runs, tmp_path, MAIN, (tmp_path / "reports/notes.md").read_text()).read_text()
     assert md == committed("reports/study.md")  # a refactor of the report changes no byte of it
     assert not re.search(r"(?<![\w.])/(work|home|root|tmp|Users)/", md)
@@ -228,9 +227,9 @@ def test_a_run_is_the_declared_configuration_its_recipe_params_say():
     assert study.declared(dict(MAIN, epochs=7), MAIN) is None
     assert study.declared(dict(MAIN, tune_holdout=0.1), MAIN) is None
     assert study.declared(dict(MAIN, flip=True), MAIN) is None  # another recipe
-    assert study.declared(study.apply(MAIN, study.CONFIGURATIONS["mynet16-improved"]), MAIN) == "mynet16-improved"
+    assert study.declared(with_overrides(MAIN, study.CONFIGURATIONS["mynet16-improved"]), MAIN) == "mynet16-improved"
     # each configuration is itself and no other one
-    assert [study.declared(study.apply(MAIN, o), MAIN) for o in study.CONFIGURATIONS.values()] == list(
+    assert [study.declared(with_overrides(MAIN, o), MAIN) for o in study.CONFIGURATIONS.values()] == list(
         study.CONFIGURATIONS
     )
 
@@ -336,7 +335,7 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
         assert f"Running stage '{stage}'" in out
     [grid] = records.load_all(tmp_path / "runs")
     [name] = sh(["dvc", "exp", "list", "--name-only"], cwd=boat_dog_repo).stdout.split()
-    dvc_folder = records.from_experiment(name, boat_dog_repo, tmp_path / "dvc-runs")
+    dvc_folder = provenance.from_experiment(name, boat_dog_repo, tmp_path / "dvc-runs")
     dvc = records.load(dvc_folder)
     assert (tmp_path / "work/data/manifest.csv").read_text() == (boat_dog_repo / "data/manifest.csv").read_text()
     timing = ("seconds", "images_per_s")
@@ -375,7 +374,7 @@ def test_readme_improved_recipe_line_is_the_committed_improved_run():
     [line] = readme_lines("dvc exp run -n mynet16-improved ")
     assert line.endswith("$(python tools/run_grid.py --overrides mynet16-improved)")
     words = shlex.split(sh(["python", "tools/run_grid.py", "--overrides", "mynet16-improved"], cwd=REPO).stdout)
-    params = study.apply(MAIN, {k: yaml.safe_load(v) for k, v in (w.split("=", 1) for w in words[1::2])})
+    params = with_overrides(MAIN, {k: yaml.safe_load(v) for k, v in (w.split("=", 1) for w in words[1::2])})
     committed = records.load(REPO / "reports/runs/mynet16-improved").params
     assert words[::2] == ["-S"] * 6 and study.recipe(params) == study.recipe(committed)
     assert study.declared(committed, MAIN) == "mynet16-improved"

@@ -26,20 +26,30 @@ def logit(p):
 
 def test_reproduction_rows_give_the_prediction_interval_and_tost_verdict():
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52, 0.54]) + [record("net3-64px", 0.60, arch="net3", image_size=64)]
-    table = verdicts.reproduction(tables.configurations(runs, MAIN))
-    got = row(table, "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")
+    configs = tables.configurations(runs, MAIN)
+    by = {(r.configuration, r.metric): r for r in verdicts.reproduction_rows(configs)}
+    got = by["mynet16-lr1e-3", "val_acc"]
     # on the logit scale: mean m and sd s of the three logits, then m +- t(0.975, 2) * s * sqrt(4/3), back
     z = [logit(v) for v in (0.50, 0.52, 0.54)]
     m, s = sum(z) / 3, math.sqrt(sum((x - sum(z) / 3) ** 2 for x in z) / 2)
     half = 4.302653 * s * math.sqrt(4 / 3)
-    low, high = (100 / (1 + math.exp(-(m + d))) for d in (-half, half))
-    assert got[3:7] == ["54.52%", "3", "52.00%", "2.00%"] and got[7] == f"[{low:.2f}%, {high:.2f}%]"
-    assert got[9:12] == ["0.359", "0.161", "not decided at this n"]  # TOST and t-test p: tests/test_stats.py
-    assert row(table, "Net3 (64x64)", "net3-64px", "val_acc")[11] == "not decided (n = 1)"
-    assert "**the study's number is outside our prediction interval**" not in table
-    far = verdicts.reproduction(tables.configurations(seeds("mynet16-lr1e-3", [0.40, 0.41, 0.42]), MAIN))
-    got = row(far, "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")
-    assert got[11] == "differs" and got[7].endswith("**the study's number is outside our prediction interval**")
+    low, high = (1 / (1 + math.exp(-(m + d))) for d in (-half, half))
+    assert (got.label, got.study, got.n) == ("MyNet-16, lr 1e-3", 0.5452, 3)
+    assert (got.mean, got.sd) == (pytest.approx(0.52), pytest.approx(0.02))
+    assert (got.pred_low, got.pred_high) == (pytest.approx(low), pytest.approx(high)) and not got.outside
+    assert (got.p_tost, got.p_diff) == (pytest.approx(0.359, abs=5e-4), pytest.approx(0.161, abs=5e-4))  # test_stats
+    assert got.verdict == stats.INCONCLUSIVE == "not decided at this n"
+    assert by["net3-64px", "val_acc"].verdict == stats.too_few(1) == "not decided (n = 1)"
+    far = verdicts.reproduction_rows(tables.configurations(seeds("mynet16-lr1e-3", [0.40, 0.41, 0.42]), MAIN))
+    assert far[0].verdict == stats.DIFFERS and far[0].outside
+    # rendered: the same numbers, and the flag where the study's number is outside
+    table = verdicts.reproduction(configs)
+    cells = row(table, "MyNet-16, lr 1e-3", "mynet16-lr1e-3", "val_acc")
+    assert cells[3:8] == ["54.52%", "3", "52.00%", "2.00%", f"[{100 * low:.2f}%, {100 * high:.2f}%]"]
+    assert cells[9:12] == ["0.359", "0.161", "not decided at this n"]
+    assert "outside our prediction interval" not in table
+    far_table = verdicts.reproduction(tables.configurations(seeds("mynet16-lr1e-3", [0.40, 0.41, 0.42]), MAIN))
+    assert "**the study's number is outside our prediction interval**" in far_table
 
 
 def test_comparisons_are_welch_over_all_seeds_with_holm_in_the_family():
@@ -47,14 +57,14 @@ def test_comparisons_are_welch_over_all_seeds_with_holm_in_the_family():
     improved = seeds("mynet16-improved", [0.60, 0.62, 0.64, 0.66], **study.IMPROVED)
     noskip = seeds("mynet16-noskip", [0.20, 0.21], skip_connections=False)
     found = verdicts.comparisons(tables.configurations(base + improved + noskip, MAIN))
-    by = {c["claim"]: c for c in found}
+    by = {c.claim: c for c in found}
     imp, skip = by[study.COMPARISONS[0][0]], by[study.COMPARISONS[2][0]]
-    assert imp["welch"]["diff"] == pytest.approx(0.11) and (imp["welch"]["n_a"], imp["welch"]["n_b"]) == (4, 3)
+    assert imp.welch["diff"] == pytest.approx(0.11) and (imp.welch["n_a"], imp.welch["n_b"]) == (4, 3)
     # two tested comparisons in the family (skips vs none has p too): Holm doubles the smaller p, at most 1
-    ps = sorted(c["welch"]["p"] for c in found if c["welch"]["p"] is not None)
-    assert len(ps) == 2 and min(c["holm"] for c in found if c["holm"] is not None) == pytest.approx(2 * ps[0])
-    assert imp["verdict"] == "holds: A higher"
-    assert skip["welch"]["p"] is not None and skip["verdict"] == "not decided (n = 3, 2)"  # a p, but n = 2
+    ps = sorted(c.welch["p"] for c in found if c.welch["p"] is not None)
+    assert len(ps) == 2 and min(c.holm for c in found if c.holm is not None) == pytest.approx(2 * ps[0])
+    assert imp.verdict == stats.holds_higher("A") == "holds: A higher"
+    assert skip.welch["p"] is not None and skip.verdict == stats.too_few(3, 2)  # a p, but n = 2
     table = verdicts.comparisons_table(found)
     got = row(table, study.STUDY_FAMILY, study.COMPARISONS[0][0], "mynet16-improved", "mynet16-lr1e-3")
     assert got[4].startswith("+11.00 [") and got[4].endswith("(n=4, 3)") and got[7] == "holds: A higher"
@@ -118,22 +128,19 @@ def test_the_study_claims_each_get_their_verdict():
                 epochs=5,
             )
     configs = tables.configurations(mynet + lr4 + net3 + [r for rs in sweep.values() for r in rs], MAIN)
-    table = verdicts.claims(configs, report.sweep_points(report.sweeps(configs)))
+    found = {c.claim: c for c in verdicts.claim_rows(configs, report.sweep_points(report.sweeps(configs)))}
     verdict = {
-        got[0]: got[5]
-        for got in (
-            row(table, c)
-            for c in (
-                "(a) MyNet-16 (lr 1e-3) is below Net3",
-                "(b) lr 1e-4 ends with a lower train loss than lr 1e-3",
-                "(b) lr 1e-4 ends with a higher val loss than lr 1e-3",
-                "(b) lr 1e-4 ends with a lower val accuracy than lr 1e-3",
-                "(c) dog is the worst class of MyNet-16",
-                "(c) dog is the worst class of Net3",
-                "(d) MyNet-16's train-val accuracy gap is larger than Net3's",
-                "(f) skip connections matter more as depth grows",
-                "(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
-            )
+        name: found[name].verdict
+        for name in (
+            "(a) MyNet-16 (lr 1e-3) is below Net3",
+            "(b) lr 1e-4 ends with a lower train loss than lr 1e-3",
+            "(b) lr 1e-4 ends with a higher val loss than lr 1e-3",
+            "(b) lr 1e-4 ends with a lower val accuracy than lr 1e-3",
+            "(c) dog is the worst class of MyNet-16",
+            "(c) dog is the worst class of Net3",
+            "(d) MyNet-16's train-val accuracy gap is larger than Net3's",
+            "(f) skip connections matter more as depth grows",
+            "(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
         )
     }
     assert list(verdict.values()) == [
@@ -149,20 +156,20 @@ def test_the_study_claims_each_get_their_verdict():
     ]
     # (c) MyNet-16: dog lowest in 3 of 3, P = 0.2^3 = 0.008, fifth smallest of 8 p: Holm's 4 * 0.008 is below the
     # running maximum set by (a), third smallest: 6 * 0.006458
-    got = row(table, "(c) dog is the worst class of MyNet-16")
-    a = row(table, "(a) MyNet-16 (lr 1e-3) is below Net3")
-    assert got[1] == "exact binomial: dog lowest in 3 of 3 runs, vs 1/5 by chance" and got[3] == "0.008"
-    assert float(got[4]) == pytest.approx(6 * float(a[3]), rel=2e-3) and got[4] == a[4]
+    got, a = found["(c) dog is the worst class of MyNet-16"], found["(a) MyNet-16 (lr 1e-3) is below Net3"]
+    assert got.test == "exact binomial: dog lowest in 3 of 3 runs, vs 1/5 by chance" and got.p == pytest.approx(0.008)
+    assert got.holm == pytest.approx(6 * a.p) and got.holm == a.holm
     # (d): train accuracy 0.8 in every made-up run, so the gaps are 30/28/26 against 20/19/18 points
-    assert "A - B = +9.00 points" in row(table, "(d) MyNet-16's train-val accuracy gap is larger than Net3's")[1]
+    assert "A - B = +9.00 points" in found["(d) MyNet-16's train-val accuracy gap is larger than Net3's"].test
     # (f): a perfect rank order of 4 depths, exact p = 2/24 = 0.0833: not enough alone
-    got = row(table, "(f) skip connections matter more as depth grows")
-    assert "tau = +1.00" in got[1] and got[3] == "0.0833"
+    got = found["(f) skip connections matter more as depth grows"]
+    assert "tau = +1.00" in got.test and got.p == pytest.approx(2 / 24)
     # (e): no record above kept its gradient norms; three runs whose norms all rise: one-sided sign test 0.5^3
     for r in mynet:
         r.grad_norms = [{"step": s, "log10_stem": 0.01 * s, "log10_fc": 0.02 * s} for s in range(5, 105, 5)]
-    got = row(verdicts.claims(configs, []), "(e) gradient norms grow over training (gradient explosion) at lr 1e-3")
-    assert "rising in 3 of 3 runs" in got[1] and got[3] == "0.125" and got[5] == "not shown"  # 0.5^3: n too small
+    (got,) = [c for c in verdicts.claim_rows(configs, []) if c.claim.startswith("(e)")]
+    assert "rising in 3 of 3 runs" in got.test and got.p == 0.125 and got.verdict == stats.NOT_SHOWN  # 0.5^3
+    assert row(verdicts.claims(configs, []), got.claim)[3:] == ["0.125", "-", "not shown"]  # rendered
 
 
 def test_per_class_intervals_stay_inside_zero_to_one_hundred():

@@ -11,7 +11,7 @@ its source, its code commit, a machine path in its command) is refused with one 
 reports/runs/ afterwards: the report is built from these records.
 """
 
-from skipnet.analysis import records
+from skipnet.analysis import provenance, records
 from skipnet.cli import run_stage
 
 
@@ -23,7 +23,7 @@ def add_args(parser):
 
 def main(params, args):
     for exp in args.experiments:
-        folder = records.from_experiment(exp, ".", args.out, args.force)
+        folder = provenance.from_experiment(exp, ".", args.out, args.force)
         print(f"recorded {exp} in {folder}")
 
 

@@ -29,8 +29,8 @@ from typing import NamedTuple
 
 import yaml
 
-from skipnet.analysis import records, study
-from skipnet.config.params import committed, validate
+from skipnet.analysis import provenance, records, study
+from skipnet.config.params import committed, lookup, validate, with_overrides
 from skipnet.errors import SkipnetError
 from skipnet.files import atomic_path
 
@@ -58,12 +58,6 @@ def pipeline(dvc_yaml=REPO / "dvc.yaml"):
         )
         for name, st in stages.items()
     ]
-
-
-def lookup(params, dotted):
-    for key in dotted.split("."):
-        params = params[key]
-    return params
 
 
 def digest(path):
@@ -109,7 +103,7 @@ def run_stages(params, workdir):
     (so a seed that selects the same images reuses fetch and prepare)."""
     workdir.mkdir(parents=True, exist_ok=True)
     # absolute, since the stages run in workdir; spelled as given (no symlink resolved), as `dvc exp run` writes it
-    absolute = study.apply(params, {"datasets.folder.root": os.path.abspath(params["datasets"]["folder"]["root"])})
+    absolute = with_overrides(params, {"datasets.folder.root": os.path.abspath(params["datasets"]["folder"]["root"])})
     (workdir / "params.yaml").write_text(yaml.safe_dump(absolute, sort_keys=False))
     ran_file = workdir / ".stages.json"
     done = json.loads(ran_file.read_text()) if ran_file.exists() else {}
@@ -161,7 +155,7 @@ def plan(names, seeds, base, sets):
     runs = []
     for name, overrides in chosen.items():
         for seed in seeds or [base["seed"]]:
-            params = validate(study.apply(base, {**overrides, **sets, "seed": seed}))
+            params = validate(with_overrides(base, {**overrides, **sets, "seed": seed}))
             runs.append((name if seed == base["seed"] else f"{name}-seed{seed}", name, seed, params))
     return runs
 
@@ -261,9 +255,9 @@ def main():
         if not args.data:
             raise SkipnetError("--data is required: the image-folder root, e.g. ../shared/data/coco-5class-64")
         # a record's command runs from a fresh clone: another params file enters it as its -S from main's
-        from_file = [w for s in records.overrides(base, committed(REPO / "params.yaml")) for w in ("-S", s)]
-        base = study.apply(base, {"dataset": "folder", "datasets.folder.root": args.data})
-        commit = args.code_commit or records.head_commit(REPO)
+        from_file = [w for s in provenance.overrides(base, committed(REPO / "params.yaml")) for w in ("-S", s)]
+        base = with_overrides(base, {"dataset": "folder", "datasets.folder.root": args.data})
+        commit = args.code_commit or provenance.head_commit(REPO)
         if not records.known_commit(commit):  # checked now, not after hours of training
             raise SkipnetError(
                 f"the code's git commit is {commit!r} (no git checkout here?): a record names the code "

@@ -6,6 +6,7 @@ headline's val accuracy is the accuracy of the predictions written here, exactly
 """
 
 import math
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -16,6 +17,29 @@ from ..files import atomic_write_json, atomic_write_text
 from ..training.history import EPOCH_FIELDS, csv_text, headline
 from . import plots
 
+
+@dataclass(frozen=True)
+class Outputs:
+    """The evaluate stage's files, by role: dvc.yaml lists these paths (tests/test_dvc_deps.py checks), and run
+    records are built from some of them (records.SOURCES)."""
+
+    headline: str = "metrics/headline.json"
+    classes: str = "metrics/classes.json"
+    run: str = "metrics/run.json"
+    data: str = "metrics/data.json"
+    predictions: str = "metrics/predictions.csv"
+    epochs_csv: str = "plots/epochs.csv"
+    confusion_csv: str = "plots/confusion.csv"
+    loss_csv: str = "plots/loss.csv"
+    grad_csv: str = "plots/grad_norms.csv"
+    confusion_png: str = "plots/confusion.png"
+    loss_png: str = "plots/loss.png"
+    grad_png: str = "plots/grad_norms.png"
+    epochs_png: str = "plots/epochs.png"
+    misclassified_png: str = "plots/misclassified.png"
+
+
+OUTPUTS = Outputs()
 LOG10 = "log10_"  # plots/grad_norms.csv: a stage's column is LOG10 + its name, holding log10 of its norm
 
 
@@ -58,83 +82,79 @@ def write_csv(path, fieldnames, rows):
 def class_metrics(history, labels, classes):
     """(scores: accuracy, val loss, per-class scores, confusion matrix; predicted class per image) from the
     train log's evaluation of the final model."""
-    predicted = np.asarray(history.get("val_predicted", []), dtype=np.int64)
+    predicted = np.asarray(history.val_predicted, dtype=np.int64)
     if len(predicted) != len(labels):
         raise SkipnetError(
             f"the train log scores {len(predicted)} val images, the data has {len(labels)}: "
             f"rerun the train stage (dvc repro)"
         )
     matrix = confusion_matrix(labels, predicted, len(classes))
-    last = history["epochs"][-1]
+    last = history.epochs[-1]
     return {
-        "accuracy": last["val_acc"],
-        "val_loss": last["val_loss"],
+        "accuracy": last.val_acc,
+        "val_loss": last.val_loss,
         "per_class": per_class_scores(matrix, classes),
         "confusion_matrix": matrix.tolist(),
     }, predicted
 
 
-def run_details(history, epochs):
+def run_details(history):
     """Model size and training speed: what ran, where, how fast."""
-    if "model" not in history:
-        raise SkipnetError("the train log has no model size (an older train stage wrote it): rerun the train stage")
+    epochs = history.epochs
     return {
-        "model": history["model"],
+        "model": history.model,
         "speed": {
-            "images_per_s": float(np.mean([e["images_per_s"] for e in epochs])),
-            "seconds_per_epoch": float(np.mean([e["seconds"] for e in epochs])),
-            "train_seconds": float(np.sum([e["seconds"] for e in epochs])),  # without pauses
-            "wall_seconds": history.get("wall_seconds"),  # with them (train logs before 2026-12-04: none)
-            "device": history["device"],
-            "world_size": history["world_size"],
-            "precision": history["precision"],
-            "precision_reason": history["precision_reason"],
+            "images_per_s": float(np.mean([e.images_per_s for e in epochs])),
+            "seconds_per_epoch": float(np.mean([e.seconds for e in epochs])),
+            "train_seconds": float(np.sum([e.seconds for e in epochs])),  # without pauses
+            "wall_seconds": history.wall_seconds,  # with them
+            "device": history.device,
+            "world_size": history.world_size,
+            "precision": history.precision,
+            "precision_reason": history.precision_reason,
         },
     }
 
 
-def run(params, train_path, val_path, history, eval_names, out):
+def run(params, train_path, val_path, history, eval_names, out=OUTPUTS):
     """From the train log's evaluation of the final model, write the detail metrics, the per-epoch table, the
     prediction for each eval image (eval_names: their manifest file names, in order) and the plots to `out`."""
-    epochs = history["epochs"]
+    epochs = [asdict(e) for e in history.epochs]
     _, (images, labels), classes = train_and_eval_splits(train_path, val_path, params["tune_holdout"], params["seed"])
     scores, predicted = class_metrics(history, labels, classes)
-    probs = np.asarray(history["val_probs"])
-    atomic_write_json(out["headline"], headline(epochs))
-    atomic_write_json(out["classes"], scores)
+    probs = np.asarray(history.val_probs)
+    atomic_write_json(out.headline, headline(epochs))
+    atomic_write_json(out.classes, scores)
     write_csv(
-        out["predictions"],
+        out.predictions,
         ["image", "label", "predicted"],
         [{"image": n, "label": classes[a], "predicted": classes[p]} for n, a, p in zip(eval_names, labels, predicted)],
     )
-    write_csv(out["epochs_csv"], EPOCH_FIELDS, epochs)
-    atomic_write_json(out["run"], run_details(history, epochs))
+    write_csv(out.epochs_csv, EPOCH_FIELDS, epochs)
+    atomic_write_json(out.run, run_details(history))
 
     title = run_title(params)
     write_csv(
-        out["confusion_csv"],
+        out.confusion_csv,
         ["actual", "predicted"],
         [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)],
     )
     plots.confusion_png(
-        np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}", out["confusion_png"]
+        np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}", out.confusion_png
     )
-    write_csv(out["loss_csv"], ["step", "epoch", "loss"], history["running_loss"])
+    write_csv(out.loss_csv, ["step", "epoch", "loss"], history.running_loss)
     plots.loss_png(
-        {title: [(r["step"], r["loss"]) for r in history["running_loss"]]},
-        out["loss_png"],
+        {title: [(r["step"], r["loss"]) for r in history.running_loss]},
+        out.loss_png,
         title=f"Training Loss for {title}",
     )
-    plots.epochs_png(epochs, out["epochs_png"], f"Per epoch: train vs val, {title}")
-    plots.misclassified_png(images, labels, probs, classes, out["misclassified_png"])
-    groups = [k for k in (history["grad_norms"][0] if history["grad_norms"] else {}) if k != "step"]
+    plots.epochs_png(epochs, out.epochs_png, f"Per epoch: train vs val, {title}")
+    plots.misclassified_png(images, labels, probs, classes, out.misclassified_png)
+    groups = [k for k in (history.grad_norms[0] if history.grad_norms else {}) if k != "step"]
     write_csv(
-        out["grad_csv"],
+        out.grad_csv,
         ["step"] + [LOG10 + g for g in groups],
-        [
-            {"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}}
-            for r in history["grad_norms"]
-        ],
+        [{"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}} for r in history.grad_norms],
     )
-    plots.grad_norms_png(history["grad_norms"], out["grad_png"], f"Gradient norms per stage, {title}")
+    plots.grad_norms_png(history.grad_norms, out.grad_png, f"Gradient norms per stage, {title}")
     return scores

@@ -15,11 +15,10 @@ from ..data.prepare import decode_each
 from ..errors import SkipnetError, printable
 from ..files import not_regular
 from ..training import precision as precisions
+from ..training.engine import EVAL_BATCH, to_device_tensors
 from ..training.engine import evaluate as run_model
-from ..training.engine import to_device_tensors
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-BATCH = 512  # as the evaluate stage, so both see the same arithmetic
 
 
 def collect(paths):
@@ -67,7 +66,12 @@ def probabilities(model, config, images):
         return np.empty((0, len(config["classes"])))
     x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"))
     _, _, logits = run_model(
-        model, x, y, BATCH, precisions.autocast("cpu", inference_precision(config["precision"])), channels_last=False
+        model,
+        x,
+        y,
+        EVAL_BATCH,
+        precisions.autocast("cpu", inference_precision(config["precision"])),
+        channels_last=False,
     )
     probs = logits.softmax(1).numpy()
     if not np.isfinite(probs).all():

@@ -21,17 +21,16 @@ import math
 import re
 import shlex
 import shutil
-import subprocess
 import tempfile
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import yaml
 
-from ..config.params import cli_value
 from ..errors import SkipnetError
 from ..files import with_umask
 from ..training.history import EPOCH_FIELDS, csv_text, headline
+from .evaluate import OUTPUTS
 
 RUNS_DIR = Path("reports/runs")
 LOSS_FIELDS = ["step", "epoch", "loss"]
@@ -39,12 +38,12 @@ PREDICTION_FIELDS = ["image", "label", "predicted"]
 # The evaluate stage's outputs a record is built from (git-tracked in an experiment's commit)
 SOURCES = {
     "params": "params.yaml",
-    "classes": "metrics/classes.json",
-    "details": "metrics/run.json",
-    "epochs": "plots/epochs.csv",
-    "loss": "plots/loss.csv",
-    "predictions": "metrics/predictions.csv",
-    "grad_norms": "plots/grad_norms.csv",
+    "classes": OUTPUTS.classes,
+    "details": OUTPUTS.run,
+    "epochs": OUTPUTS.epochs_csv,
+    "loss": OUTPUTS.loss_csv,
+    "predictions": OUTPUTS.predictions,
+    "grad_norms": OUTPUTS.grad_csv,
 }
 
 
@@ -228,7 +227,7 @@ def check(run):
     for name in ("command", "command_as_run"):
         machine = [w for w in shlex.split(getattr(run, name) or "") if re.match(r"^(\S+=)?(/|~)", w)]
         if machine:
-            return f"{field} names a machine path ({machine[0]}): give paths relative to the repository"
+            return f"{name} names a machine path ({machine[0]}): give paths relative to the repository"
     return None
 
 
@@ -250,45 +249,6 @@ def load_all(runs_dir=RUNS_DIR, skipped=None):
                 raise
             skipped.append(str(e))
     return runs
-
-
-def _git(args, repo):
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-
-
-def resolve_experiment(name, repo="."):
-    """(commit, parent commit) of a DVC experiment by name (its git ref under refs/exps), or of any git rev."""
-    refs = _git(["for-each-ref", "--format=%(refname) %(objectname)", "refs/exps"], repo).stdout.split("\n")
-    matches = [line.split()[1] for line in refs if line and line.split()[0].endswith(f"/{name}")]
-    if len(matches) > 1:
-        raise SkipnetError(
-            f"{len(matches)} experiments are named {name!r}: give the commit instead (dvc exp show --sha)"
-        )
-    rev = (
-        matches[0] if matches else _git(["rev-parse", "--verify", "--quiet", f"{name}^{{commit}}"], repo).stdout.strip()
-    )
-    if not rev:
-        raise SkipnetError(f"no DVC experiment or git revision named {name!r}: see `dvc exp list` or `dvc exp show`")
-    return rev, _git(["rev-parse", f"{rev}^"], repo).stdout.strip()
-
-
-def overrides(params, baseline):
-    """The `key=value` settings that turn the baseline's params into these, one per changed leaf."""
-
-    def leaves(tree, prefix=""):
-        for key, value in tree.items():
-            if isinstance(value, dict):
-                yield from leaves(value, f"{prefix}{key}.")
-            else:
-                yield f"{prefix}{key}", value
-
-    old = dict(leaves(baseline))
-    return [f"{k}={cli_value(v)}" for k, v in leaves(params) if old.get(k, object()) != v]
-
-
-def exp_command(params, baseline):
-    """The `dvc exp run` line that turns the baseline's params into these: one -S per changed leaf."""
-    return " ".join(["dvc exp run", *(f"-S {shlex.quote(s)}" for s in overrides(params, baseline))])
 
 
 def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=False):
@@ -323,39 +283,9 @@ def build(read, name, source, command, code, date, runs_dir=RUNS_DIR, force=Fals
     return write(runs_dir, run, force)
 
 
-def from_experiment(name, repo=".", runs_dir=RUNS_DIR, force=False):
-    """Write the record of a finished DVC experiment from its git-tracked files; return its folder."""
-    rev, parent = resolve_experiment(name, repo)
-
-    def read(path, at=rev):
-        proc = _git(["show", f"{at}:{path}"], repo)
-        return proc.stdout if proc.returncode == 0 else None
-
-    command = exp_command(
-        relative_root(yaml.safe_load(read("params.yaml") or "{}")), yaml.safe_load(read("params.yaml", parent) or "{}")
-    )
-    return build(
-        read,
-        name,
-        f"dvc experiment {name} ({rev[:7]})",
-        command,
-        {"path": "dvc exp run", "commit": parent},
-        _git(["show", "-s", "--format=%cI", rev], repo).stdout.strip(),
-        runs_dir,
-        force,
-    )
-
-
 def known_commit(commit):
     """A git commit as `head_commit` gives it: 40 hex digits, "-dirty" when the tree differed from it."""
     return re.fullmatch(r"[0-9a-f]{40}(-dirty)?", commit) is not None
-
-
-def head_commit(repo="."):
-    """The git commit of the code in `repo`, with "-dirty" when tracked files differ from it."""
-    commit = _git(["rev-parse", "HEAD"], repo).stdout.strip() or "unknown"
-    dirty = _git(["status", "--porcelain", "--untracked-files=no"], repo).stdout.strip()
-    return commit + ("-dirty" if dirty else "")
 
 
 def repo_relative(path):

@@ -24,6 +24,26 @@ ALPHA = 1 - LEVEL
 MIN_N = 3  # below this a side's sd is too uncertain to decide anything
 _EPS = 1e-6  # a proportion of exactly 0 or 1 is pulled this far inside before its logit
 
+# The verdict words, one vocabulary for every table of the report and the README's Table 1.
+REPRODUCED = "reproduced within the margin"  # TOST: our mean is within the margin of the study's number
+DIFFERS = "differs"  # the t-test: our mean is not the study's number
+INCONCLUSIVE = "not decided at this n"  # enough runs, and neither TOST nor the t-test decides
+HOLDS = "holds"  # significant (Holm-adjusted where a family is tested) in the direction stated
+CONTRADICTED = "contradicted"  # significant the other way
+NOT_SHOWN = "not shown"  # enough runs, not significant
+MET, NOT_MET = "met", "not met"  # an aim of the improved recipe
+
+
+def too_few(*ns):
+    """The verdict where a side has fewer than MIN_N runs or nothing varies: nothing is decided."""
+    return f"not decided (n = {', '.join(str(n) for n in ns)})"
+
+
+def holds_higher(side):
+    """HOLDS for a comparison of two configurations, naming the higher one."""
+    return f"{HOLDS}: {side} higher"
+
+
 SCALES = {
     "identity": (lambda x: x, lambda y: y),
     "proportion": (
@@ -71,13 +91,13 @@ def decided(*samples):
 
 
 def not_decided(*samples):
-    return f"not decided (n = {', '.join(str(len(s)) for s in samples)})"
+    return too_few(*(len(s) for s in samples))
 
 
 def equivalence(values, target, margin):
     """Our mean against the study's `target`: TOST within +-margin (its 90% interval) and a two-sided t-test.
 
-    verdict: "reproduced within +-margin" (TOST p < 0.05) | "differs" (t-test p < 0.05) | "not decided ...".
+    verdict: REPRODUCED (TOST p < 0.05) | DIFFERS (t-test p < 0.05) | INCONCLUSIVE | too_few(n).
     """
     out = {
         "n": len(values),
@@ -95,11 +115,11 @@ def equivalence(values, target, margin):
     out["p_diff"] = float(d.ttest_mean(target)[1])
     out["low90"], out["high90"] = (float(x) for x in d.tconfint_mean(alpha=2 * ALPHA))
     if out["p_tost"] < ALPHA:
-        verdict = "reproduced within the margin"
+        verdict = REPRODUCED
     elif out["p_diff"] < ALPHA:
-        verdict = "differs"
+        verdict = DIFFERS
     else:
-        verdict = "not decided at this n"
+        verdict = INCONCLUSIVE
     return {**out, "verdict": verdict}
 
 

@@ -8,7 +8,7 @@ from here (`python tools/run_grid.py --list`). Adding a configuration is one ent
 """
 
 from ..config.archs import not_read
-from ..config.params import cli_value
+from ..config.params import cli_value, with_overrides
 
 # The improved recipe: six knobs away from the study's, chosen on a held-out tenth of train (val never read;
 # the "tuning" group below, reports/study.md "Tuning runs").
@@ -116,19 +116,6 @@ WORST_CLASS = "dog"  # claim (c): the study's worst class for both networks
 AIM_MEAN, AIM_GAIN = 0.65, 5.0  # the improved recipe's aims: mean val accuracy, lower end of the gain (points)
 
 
-def apply(params, overrides):
-    """params with dotted-key overrides set (as `dvc exp run -S` does); the input is left as it is."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in params.items()}
-    for key, value in overrides.items():
-        node = out
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node[p] = dict(node[p])
-            node = node[p]
-        node[leaf] = value
-    return out
-
-
 def recipe(params):
     """The params that make a run's configuration (those its architecture reads)."""
     return {k: params[k] for k in RECIPE_KEYS if k not in not_read(params["arch"])}
@@ -138,7 +125,7 @@ def declared(params, defaults):
     """The name of the declared configuration a run with these params is, given params.yaml's defaults; or None."""
     mine = recipe(params)
     for name, overrides in CONFIGURATIONS.items():
-        if recipe(apply(defaults, overrides)) == mine:
+        if recipe(with_overrides(defaults, overrides)) == mine:
             return name
     return None
 

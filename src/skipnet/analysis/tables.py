@@ -5,6 +5,7 @@ import re
 from tabulate import tabulate
 
 from ..config.archs import not_read
+from ..config.params import flatten
 from . import stats, study
 
 LAST = 5  # epochs averaged to tell a trend from the epoch-to-epoch swing of a final number
@@ -15,16 +16,6 @@ SCALE = {
     "val_loss": "positive",
     "gap": "identity",
 }
-
-
-def flatten(tree, prefix=""):
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def used(params):

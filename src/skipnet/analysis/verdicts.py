@@ -1,6 +1,9 @@
 """The report's inference, section by section: the study's numbers reproduced or not, comparisons between
 configurations (Welch over all seeds, Holm within each family), McNemar about trained models, the hardware
-behind each group, and the study's own claims (a)-(f). Each returns markdown; tables through tabulate."""
+behind each group, and the study's own claims (a)-(f). The verdicts are computed as data (Reproduction,
+Comparison, Claim; their words are stats' one vocabulary), then rendered as markdown through tabulate."""
+
+from dataclasses import dataclass
 
 from . import stats, study
 from .tables import (
@@ -33,39 +36,87 @@ def _fmt(metric):
     return (lambda x: f"{100 * x:.2f}%") if metric == "val_acc" else (lambda x: f"{x:.3f}")
 
 
-def reproduction(configs):
-    """Per study number: ours (n, mean, sd), a 95% prediction interval for one new run, TOST at the margin."""
+@dataclass(frozen=True)
+class Reproduction:
+    """One of the study's numbers against ours over seeds: a row of Table 1."""
+
+    label: str  # the study's run, e.g. "MyNet-16, lr 1e-3"
+    configuration: str
+    metric: str
+    study: float
+    n: int
+    mean: float
+    sd: float | None
+    pred_low: float | None  # where one more run of ours would land (95%)
+    pred_high: float | None
+    low90: float | None  # TOST's 90% interval of our mean
+    high90: float | None
+    p_tost: float | None
+    p_diff: float | None
+    verdict: str  # stats.REPRODUCED, DIFFERS, INCONCLUSIVE or too_few(n)
+    hardware: str
+
+    @property
+    def outside(self):
+        """The study's number lies outside our prediction interval."""
+        return self.pred_low is not None and not self.pred_low <= self.study <= self.pred_high
+
+
+def reproduction_rows(configs):
+    """Per study number and configuration that matches it: ours (n, mean, sd), the prediction interval, TOST."""
     rows = []
     for name, (label, numbers) in study.REPORTED.items():
         for c in find(configs, name):
             for metric, number in numbers.items():
                 s = summarize(c, metric)
                 eq = stats.equivalence([value(r, metric) for r in c["runs"]], number, study.margin(metric, number))
-                f = _fmt(metric)
-                pred = "-" if s["pred_low"] is None else f"[{f(s['pred_low'])}, {f(s['pred_high'])}]"
-                outside = (
-                    ""
-                    if s["pred_low"] is None or s["pred_low"] <= number <= s["pred_high"]
-                    else " **the study's number is outside our prediction interval**"
-                )
-                ci90 = "-" if eq["low90"] is None else f"[{f(eq['low90'])}, {f(eq['high90'])}]"
                 rows.append(
-                    [
-                        label,
-                        c["name"],
-                        metric,
-                        f(number),
-                        str(s["n"]),
-                        f(s["mean"]),
-                        "-" if s["sd"] is None else f(s["sd"]),
-                        pred + outside,
-                        ci90,
-                        _p(eq["p_tost"]),
-                        _p(eq["p_diff"]),
-                        eq["verdict"],
-                        hardware_counts(c["runs"]),
-                    ]
+                    Reproduction(
+                        label=label,
+                        configuration=c["name"],
+                        metric=metric,
+                        study=number,
+                        n=s["n"],
+                        mean=s["mean"],
+                        sd=s["sd"],
+                        pred_low=s["pred_low"],
+                        pred_high=s["pred_high"],
+                        low90=eq["low90"],
+                        high90=eq["high90"],
+                        p_tost=eq["p_tost"],
+                        p_diff=eq["p_diff"],
+                        verdict=eq["verdict"],
+                        hardware=hardware_counts(c["runs"]),
+                    )
                 )
+    return rows
+
+
+def reproduction(configs):
+    """reproduction_rows as the report's markdown."""
+    rows = []
+    for r in reproduction_rows(configs):
+        f = _fmt(r.metric)
+        pred = "-" if r.pred_low is None else f"[{f(r.pred_low)}, {f(r.pred_high)}]"
+        outside = " **the study's number is outside our prediction interval**" if r.outside else ""
+        ci90 = "-" if r.low90 is None else f"[{f(r.low90)}, {f(r.high90)}]"
+        rows.append(
+            [
+                r.label,
+                r.configuration,
+                r.metric,
+                f(r.study),
+                str(r.n),
+                f(r.mean),
+                "-" if r.sd is None else f(r.sd),
+                pred + outside,
+                ci90,
+                _p(r.p_tost),
+                _p(r.p_diff),
+                r.verdict,
+                r.hardware,
+            ]
+        )
     if not rows:
         return "No run matches a row of the study's Table 1 (20 epochs, batch 128, the study's recipe, no hold-out).\n"
     return (
@@ -94,41 +145,50 @@ def reproduction(configs):
     )
 
 
+@dataclass(kw_only=True)
+class Comparison:
+    """Configuration A against B in final val accuracy: Welch over all seeds; Holm's p within its family and the
+    verdict it gives, set by adjust() over the family."""
+
+    family: str
+    claim: str
+    a: dict  # the configurations (tables.configurations)
+    b: dict
+    values: tuple  # (A's final val accuracies, B's)
+    welch: dict  # stats.welch
+    r: float | None  # their correlation over the seeds both have (shown, not used)
+    pairs: int  # seeds both have
+    holm: float | None = None
+    verdict: str | None = None
+
+
 def _compare(family, claim, a, b):
-    """Configuration A against B in final val accuracy: Welch over all seeds, and the seed-pairing correlation."""
     va, vb = [value(r, "val_acc") for r in a["runs"]], [value(r, "val_acc") for r in b["runs"]]
     r, pairs = stats.seed_correlation(
         {s: value(x, "val_acc") for s, x in by_seed(a).items()}, {s: value(x, "val_acc") for s, x in by_seed(b).items()}
     )
-    return {
-        "family": family,
-        "claim": claim,
-        "a": a,
-        "b": b,
-        "values": (va, vb),
-        "welch": stats.welch(va, vb),
-        "r": r,
-        "pairs": pairs,
-    }
+    return Comparison(
+        family=family, claim=claim, a=a, b=b, values=(va, vb), welch=stats.welch(va, vb), r=r, pairs=pairs
+    )
 
 
 def adjust(found):
-    """Holm within each family, in place; then each comparison's verdict from its adjusted p."""
-    for family in dict.fromkeys(c["family"] for c in found):
-        members = [c for c in found if c["family"] == family]
-        for c, q in zip(members, stats.holm([c["welch"]["p"] for c in members])):
-            c["holm"] = q
-            c["verdict"] = verdict(c)
+    """Holm within each family; then each comparison's verdict from its adjusted p."""
+    for family in dict.fromkeys(c.family for c in found):
+        members = [c for c in found if c.family == family]
+        for c, q in zip(members, stats.holm([c.welch["p"] for c in members])):
+            c.holm = q
+            c.verdict = verdict(c)
     return found
 
 
 def verdict(c):
-    va, vb = c["values"]
+    va, vb = c.values
     if not stats.decided(va, vb):
         return stats.not_decided(va, vb)
-    if c["holm"] is not None and c["holm"] < stats.ALPHA:
-        return f"holds: {'A' if c['welch']['diff'] > 0 else 'B'} higher"
-    return "not shown"
+    if c.holm is not None and c.holm < stats.ALPHA:
+        return stats.holds_higher("A" if c.welch["diff"] > 0 else "B")
+    return stats.NOT_SHOWN
 
 
 def comparisons(configs):
@@ -145,25 +205,25 @@ def comparisons(configs):
 
 def _diff(c):
     """A comparison's difference of val accuracy in points, with its Welch interval and both n."""
-    w = c["welch"]
+    w = c.welch
     return points({"mean": w["diff"], "low": w["low"], "high": w["high"], "n": f"{w['n_a']}, {w['n_b']}"})
 
 
 def _pairing(c):
-    return f"r = {c['r']:+.2f} ({c['pairs']} seeds)" if c["r"] is not None else f"- ({c['pairs']} seeds in common)"
+    return f"r = {c['r']:+.2f} ({c['pairs']} seeds)" if c.r is not None else f"- ({c['pairs']} seeds in common)"
 
 
 def comparisons_table(found):
     rows = [
         [
-            c["family"],
-            c["claim"],
-            c["a"]["name"],
-            c["b"]["name"],
+            c.family,
+            c.claim,
+            c.a["name"],
+            c.b["name"],
             _diff(c),
-            _p(c["welch"]["p"]),
-            _p(c["holm"]),
-            c["verdict"],
+            _p(c.welch["p"]),
+            _p(c.holm),
+            c.verdict,
             _pairing(c),
             f"{hardware_counts(c['a']['runs'])} / {hardware_counts(c['b']['runs'])}",
         ]
@@ -196,7 +256,7 @@ def mcnemar_table(found):
     """Exact McNemar per seed pair with predictions: about two trained models on these val images."""
     rows = []
     for c in found:
-        ra, rb = by_seed(c["a"]), by_seed(c["b"])
+        ra, rb = by_seed(c.a), by_seed(c.b)
         for s in sorted(set(ra) & set(rb)):
             pa, pb = ra[s].predictions, rb[s].predictions
             ka, kb = ({p["image"]: p for p in pa}, {p["image"]: p for p in pb}) if pa and pb else ({}, {})
@@ -208,7 +268,7 @@ def mcnemar_table(found):
                 [ka[i]["predicted"] for i in images],
                 [kb[i]["predicted"] for i in images],
             )
-            rows.append([c["claim"], str(s), f"{m['a_only']} / {m['b_only']}", _p(m["p"])])
+            rows.append([c.claim, str(s), f"{m['a_only']} / {m['b_only']}", _p(m["p"])])
     if not rows:
         return ""
     return (
@@ -230,14 +290,14 @@ def ablation(configs):
     )
     table = [
         [
-            c["a"]["name"],
-            c["claim"],
-            acc(summarize(c["a"], "val_acc")),
+            c.a["name"],
+            c.claim,
+            acc(summarize(c.a, "val_acc")),
             _diff(c),
-            _p(c["welch"]["p"]),
-            _p(c["holm"]),
-            c["verdict"],
-            hardware_counts(c["a"]["runs"]),
+            _p(c.welch["p"]),
+            _p(c.holm),
+            c.verdict,
+            hardware_counts(c.a["runs"]),
         ]
         for c in found
     ]
@@ -294,7 +354,19 @@ def _worst(runs, name):
     )
 
 
-def claims(configs, sweep_points):
+@dataclass(frozen=True)
+class Claim:
+    """One of the study's claims, tested on our records."""
+
+    claim: str  # the study's text, paraphrased
+    test: str  # the test and what it measured
+    n: str  # runs (or depths) behind it, per side
+    p: float | None
+    holm: float | None  # Holm-adjusted within the claims' family; None outside it ((e))
+    verdict: str  # stats.HOLDS, CONTRADICTED, NOT_SHOWN or too_few(n)
+
+
+def claim_rows(configs, sweep_points):
     """The study's text, claim by claim: (a)-(f), each with its test, n and verdict; Holm over the tested ones.
 
     sweep_points: [(depth, skip config, no-skip config)] of the depth sweep, for (f)."""
@@ -359,13 +431,18 @@ def claims(configs, sweep_points):
     rows = []
     for (text, test, n, p, direction, enough), q in zip(items, adjusted):
         if not enough or p is None:
-            word = f"not decided (n = {n})"
+            word = stats.too_few(n)
         elif q < stats.ALPHA:
-            word = "holds" if direction else "contradicted"
+            word = stats.HOLDS if direction else stats.CONTRADICTED
         else:
-            word = "not shown"
-        rows.append([text, test, n, _p(p), _p(q), word])
-    rows.append(explosion(mynet))
+            word = stats.NOT_SHOWN
+        rows.append(Claim(claim=text, test=test, n=n, p=p, holm=q, verdict=word))
+    return rows + [explosion(mynet)]
+
+
+def claims(configs, sweep_points):
+    """claim_rows as the report's markdown."""
+    rows = [[c.claim, c.test, c.n, _p(c.p), _p(c.holm), c.verdict] for c in claim_rows(configs, sweep_points)]
     return (
         "The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
         '(a), (b), (d): Welch over all seeds, in the direction stated ("contradicted": significant the other way). '
@@ -390,16 +467,19 @@ def explosion(mynet):
         tau, p = stats.trend(steps, level)
         rising += tau is not None and tau > 0 and p < stats.ALPHA
     p = stats.sign_test(rising, len(runs), 0.5)
-    word = f"not decided (n = {len(runs)})" if len(runs) < stats.MIN_N else "holds" if p < stats.ALPHA else "not shown"
-    return [
-        "(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
-        f"per run, Kendall's tau of the mean log10 stage gradient norm with the step; rising in {rising} of "
+    if len(runs) < stats.MIN_N:
+        word = stats.too_few(len(runs))
+    else:
+        word = stats.HOLDS if p < stats.ALPHA else stats.NOT_SHOWN
+    return Claim(
+        claim="(e) gradient norms grow over training (gradient explosion) at lr 1e-3",
+        test=f"per run, Kendall's tau of the mean log10 stage gradient norm with the step; rising in {rising} of "
         f"{len(runs)} runs that kept their norms (records from 2026-12-04 on), exact sign test vs 1/2",
-        str(len(runs)),
-        _p(p),
-        "-",
-        word,
-    ]
+        n=str(len(runs)),
+        p=p,
+        holm=None,
+        verdict=word,
+    )
 
 
 def per_class(configs):
@@ -431,13 +511,19 @@ def goals(configs):
         s = summarize(c, "val_acc")
         lines.append(
             f"- Mean val accuracy of {c['name']}: {acc(s)}; aim {100 * study.AIM_MEAN:g}%: "
-            f"{'met' if s['mean'] >= study.AIM_MEAN else 'not met'} (every setting tried: "
+            f"{stats.MET if s['mean'] >= study.AIM_MEAN else stats.NOT_MET} (every setting tried: "
             'reports/study.md, "Tuning runs").'
         )
         for b in find(configs, study.MYNET16):
             cmp = _compare("", "", c, b)
-            low = cmp["welch"]["low"]
-            met = "not decided (no interval)" if low is None else "met" if 100 * low > study.AIM_GAIN else "not met"
+            low = cmp.welch["low"]
+            met = (
+                "not decided (no interval)"
+                if low is None
+                else stats.MET
+                if 100 * low > study.AIM_GAIN
+                else stats.NOT_MET
+            )
             lines.append(
                 f"- Gain over {b['name']} (Welch): {_diff(cmp)} points; aim: the interval above "
                 f"+{study.AIM_GAIN:g}: {met}."

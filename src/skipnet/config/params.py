@@ -200,5 +200,36 @@ def check_warmup(params):
         )
 
 
+def flatten(tree, prefix=""):
+    """A params tree as {dotted key: value}, e.g. {"datasets.sample.train_per_class": 240, ...}."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def lookup(params, dotted):
+    """The value at a dotted key, e.g. lookup(params, "datasets.folder.root")."""
+    for key in dotted.split("."):
+        params = params[key]
+    return params
+
+
+def with_overrides(params, overrides):
+    """params with dotted-key overrides set (as `dvc exp run -S` does); the input is left as it is."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in params.items()}
+    for key, value in overrides.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node[p] = dict(node[p])
+            node = node[p]
+        node[leaf] = value
+    return out
+
+
 def dataset_settings(params):
     return params["datasets"][params["dataset"]]

@@ -6,10 +6,12 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from ..errors import SkipnetError
 from ..files import atomic_path
+from .history import TrainLog
 
 # Bump when what save_checkpoint writes changes: a checkpoint of another version is set aside, never half-read.
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 KEYS = ("model", "optimizer", "scheduler", "scaler", "rng_cpu", "epoch", "step", "history", "fingerprint")
 
 
@@ -28,6 +30,10 @@ def unusable(ckpt, want_fingerprint, model):
         k: v.shape for k, v in want.items()
     }:
         return "of another model layout"
+    try:
+        TrainLog.from_json(ckpt["history"])
+    except SkipnetError:
+        return "of another train log layout"
     return None
 
 
@@ -67,7 +73,7 @@ def save_checkpoint(run, path, epoch, step, history):
             "rng_cpu": torch.get_rng_state(),
             "epoch": epoch,
             "step": step,
-            "history": history,
+            "history": history.to_json(),
             "fingerprint": run.fingerprint,
         },
         path,
@@ -84,13 +90,13 @@ def resume(run, path, log):
         dist.broadcast_object_list(box, src=0, device=run.device if run.device.type == "cuda" else None)
         ckpt = box[0]
     if ckpt is None:
-        return {"running_loss": [], "grad_norms": [], "epochs": []}, 0, 0
+        return TrainLog(), 0, 0
     run.model.load_state_dict(ckpt["model"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
     run.scheduler.load_state_dict(ckpt["scheduler"])
     run.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng_cpu"])
-    return ckpt["history"], ckpt["epoch"], ckpt["step"]
+    return TrainLog.from_json(ckpt["history"]), ckpt["epoch"], ckpt["step"]
 
 
 def save_atomic(obj, path):

@@ -174,6 +174,9 @@ def fingerprint(params, precision, train_path):
     return h.hexdigest()
 
 
+EVAL_BATCH = 512  # images per forward pass when evaluating: the train stage's val pass and predict alike
+
+
 def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
     """(mean loss, accuracy, logits) over a whole split, in eval mode; accuracy is correct / n exactly."""
     model.eval()
@@ -339,9 +342,9 @@ def train_one_epoch(run, net, params, epoch, step, history):
             avg = running.item() / n_running
             if not math.isfinite(avg):
                 raise diverged(avg, epoch, step, last_lr)
-            history["running_loss"].append({"step": step, "epoch": epoch + 1, "loss": avg})
+            history.running_loss.append({"step": step, "epoch": epoch + 1, "loss": avg})
             run.scaler.unscale_(run.optimizer)  # fp16: the norms of the true gradients (a no-op otherwise)
-            history["grad_norms"].append({"step": step, **grad_norms(run.groups)})
+            history.grad_norms.append({"step": step, **grad_norms(run.groups)})
             bar.set_postfix(loss=f"{avg:.3f}")
             running, n_running = torch.zeros((), device=device), 0
         last_lr = run.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
@@ -351,7 +354,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = run.clock.now() - t0
-    history["wall_seconds"] = history.get("wall_seconds", 0.0) + time.perf_counter() - wall0  # pauses included
+    history.wall_seconds += time.perf_counter() - wall0  # pauses included
     if not math.isfinite(loss_sum.item()):
         raise diverged(loss_sum.item(), epoch, step, last_lr)
     return {
@@ -364,7 +367,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
 
 
 def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, on_epoch=None, before_save=None):
-    """Train per params; return (model, history: per-epoch metrics, running loss, gradient norms, speed, model size).
+    """Train per params; return (model, TrainLog: per-epoch metrics, running loss, gradient norms, speed, model size).
 
     A checkpoint every checkpoint_every epochs (none after the last), in checkpoint_dir under the run's
     fingerprint, lets a rerun of an interrupted run resume from it; it is removed once the model is saved.
@@ -380,36 +383,32 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     if start_epoch:
         log(f"resumed from {checkpoint}: epoch {start_epoch} of {params['epochs']} already done")
     on_epoch = on_epoch if on_epoch and run.rank == 0 else (lambda record: None)
-    for record in history["epochs"]:
+    for record in history.epochs:
         on_epoch(record)
     net = wrap(run, params)
-    history["batch_norm"] = batch_norm(run)
-    log(f"BatchNorm statistics: {history['batch_norm']}")
+    history.batch_norm = batch_norm(run)
+    log(f"BatchNorm statistics: {history.batch_norm}")
     for epoch in range(start_epoch, params["epochs"]):
         trained, step = train_one_epoch(run, net, params, epoch, step, history)
-        val_loss, val_acc, logits = evaluate(run.model, *run.val, 512, run.autocast, channels_last=True)
+        val_loss, val_acc, logits = evaluate(run.model, *run.val, EVAL_BATCH, run.autocast, channels_last=True)
         if not math.isfinite(val_loss):
             raise diverged(val_loss, epoch, step, trained["lr"])
-        record = dataclasses.asdict(Epoch(epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc, **trained))
-        history["epochs"].append(record)
+        record = Epoch(epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc, **trained)
+        history.epochs.append(record)
         if epoch + 1 == params["epochs"]:  # the one evaluation of the final model: the evaluate stage reports it
-            history["val_predicted"] = logits.argmax(1).tolist()
-            history["val_probs"] = logits.softmax(1).tolist()
+            history.val_predicted = logits.argmax(1).tolist()
+            history.val_probs = logits.softmax(1).tolist()
         log(
-            f"epoch {epoch + 1}/{params['epochs']}: train loss {record['train_loss']:.3f}, "
-            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record['images_per_s']:.0f} img/s"
+            f"epoch {epoch + 1}/{params['epochs']}: train loss {record.train_loss:.3f}, "
+            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record.images_per_s:.0f} img/s"
         )
         # every checkpoint_every epochs, not after the last: the model file is written then
         if run.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
             save_checkpoint(run, checkpoint, epoch + 1, step, history)
         on_epoch(record)
-    history.update(
-        device=device_name(run.device),
-        world_size=run.world,
-        precision=run.precision,
-        precision_reason=run.precision_reason,
-        model=model_summary(run.model, params["image_size"]),
-    )
+    history.device, history.world_size = device_name(run.device), run.world
+    history.precision, history.precision_reason = run.precision, run.precision_reason
+    history.model = model_summary(run.model, params["image_size"])
     if run.world > 1:
         dist.barrier()  # every rank has finished its last step before rank 0 writes the model
     if run.rank == 0:

@@ -24,9 +24,9 @@ class EpochLog:
         self.live = Live(directory, resume=False, report=None, save_dvc_exp=False, dvcyaml=False)
 
     def log(self, record):
-        self.live.step = record["epoch"]
+        self.live.step = record.epoch
         for name in EPOCH_METRICS:
-            self.live.log_metric(name, record[name])
+            self.live.log_metric(name, getattr(record, name))
         self.live.summary = {}  # DVCLive adds the step
         self.live.next_step()
 
