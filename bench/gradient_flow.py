@@ -39,7 +39,7 @@ def main():
             "datasets.sample",
         )
         fetch.fetch(rows, tmp / "img", 8, 10)
-        prepare.run(rows, tmp / "img", CLASSES, 32, tmp / "prep")
+        prepare.pack_splits(rows, tmp / "img", CLASSES, 32, tmp / "prep")
         params = yaml.safe_load((REPO / "params.yaml").read_text())
         lines = []
         for depth in args.depths:

@@ -71,12 +71,12 @@ def time_engine(tmp, images, labels, depth, size, arithmetic):
     save_split(Path(tmp) / "val.npz", images[:128], np.asarray(labels[:128]), CLASSES)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params.update(dataset="sample", depth=depth, image_size=size, precision=arithmetic, epochs=2)
-    run = engine.setup(params, Path(tmp) / "train.npz", Path(tmp) / "val.npz", log=lambda *a: None)
-    net = engine.wrap(run, params)
+    trainer = engine.setup(params, Path(tmp) / "train.npz", Path(tmp) / "val.npz", log=lambda *a: None)
+    net = engine.wrap(trainer, params)
     history = TrainLog()
-    _, step = engine.train_one_epoch(run, net, params, 0, 0, history)
-    timed, _ = engine.train_one_epoch(run, net, params, 1, step, history)
-    return timed["images_per_s"], run.optimizer.defaults
+    _, step = engine.train_one_epoch(trainer, net, params, 0, 0, history)
+    timed, _ = engine.train_one_epoch(trainer, net, params, 1, step, history)
+    return timed["images_per_s"], trainer.optimizer.defaults
 
 
 def augment_per_step(x, padding, flip, generator):

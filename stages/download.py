@@ -13,7 +13,7 @@ DOWNLOAD_CACHE = "data/downloads"  # not a DVC output: a partial download surviv
 
 
 def main(params, args):
-    download.run(params, SOURCE_DIR, DOWNLOAD_CACHE)
+    download.source(params, SOURCE_DIR, DOWNLOAD_CACHE)
 
 
 if __name__ == "__main__":

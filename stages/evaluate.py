@@ -29,7 +29,7 @@ def main(params, args):
         r["file_name"]
         for r in prepare.eval_rows(select.read_manifest(MANIFEST), params["tune_holdout"], params["seed"])
     ]
-    scores = evaluate.run(params, TRAIN_NPZ, VAL_NPZ, history, names)
+    scores = evaluate.write_outputs(params, TRAIN_NPZ, VAL_NPZ, history, names)
     # republished here: git-tracked, unlike the cached select stage's output
     atomic_write_text(evaluate.OUTPUTS.data, Path(SELECTION_STATS).read_text())
     print(f"val accuracy {scores['accuracy']:.4f}, val loss {scores['val_loss']:.4f}")

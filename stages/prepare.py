@@ -10,7 +10,7 @@ PREVIEW_PNG = "plots/preview.png"
 
 
 def main(params, args):
-    splits = prepare.run(
+    splits = prepare.pack_splits(
         select.read_manifest(MANIFEST), IMAGES_DIR, params["classes"], params["image_size"], PREPARED_DIR
     )
     images, labels = splits["train"]

@@ -189,7 +189,7 @@ def small_sample(tmp_path_factory):
         "datasets.sample",
     )
     fetch.fetch(rows, root / "images", workers=4, timeout_s=5)
-    prepare.run(rows, root / "images", SMALL["classes"], SMALL["size"], root / "prepared")
+    prepare.pack_splits(rows, root / "images", SMALL["classes"], SMALL["size"], root / "prepared")
     return root / "prepared/train.npz", root / "prepared/val.npz", root
 
 

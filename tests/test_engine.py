@@ -196,9 +196,9 @@ def test_a_checkpoint_every_n_epochs_and_none_after_the_last(tiny_sample, tmp_pa
 def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample, tmp_path):
     p = params(epochs=1, batch_size=32)
     train, val = tiny_sample
-    run = engine.setup(p, train, val, log=lambda *_: None)
+    trainer = engine.setup(p, train, val, log=lambda *_: None)
     other = engine.setup({**p, "lr": 0.0005}, train, val, log=lambda *_: None)
-    ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
+    ckpt = checkpoints.checkpoint_file(tmp_path, trainer.fingerprint)
     assert ckpt != checkpoints.checkpoint_file(tmp_path, other.fingerprint)
     ckpt.write_bytes(b"torn")
     logged = []

@@ -6,6 +6,7 @@ import math
 
 from conftest import MAIN_PARAMS
 from skipnet.training import engine
+from skipnet.training.history import TrainLog
 
 STAGES = {"stem", "c64", "c128", "c256", "fc"}
 
@@ -22,7 +23,7 @@ def run(tiny_sample, skip):
     p.update(dataset="sample", depth=16, epochs=1, batch_size=16, display_interval=1, skip_connections=skip)
     setup = engine.setup(p, train, val, log=lambda *_: None)
     setup = dataclasses.replace(setup, train=tuple(t[:48] for t in setup.train))
-    history = {"running_loss": [], "grad_norms": []}
+    history = TrainLog()
     engine.train_one_epoch(setup, engine.wrap(setup, p), p, epoch=0, step=0, history=history)
     return history
 

@@ -126,10 +126,10 @@ def test_params_the_machine_cannot_hold_are_one_line_naming_both_numbers(tiny_sa
 
 
 def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sample, tmp_path):
-    run = engine.setup(params(epochs=1, batch_size=32), *tiny_sample, log=lambda *_: None)
+    trainer = engine.setup(params(epochs=1, batch_size=32), *tiny_sample, log=lambda *_: None)
     good = {
         "version": checkpoints.CHECKPOINT_VERSION,
-        "model": run.model.state_dict(),
+        "model": trainer.model.state_dict(),
         "optimizer": {},
         "scheduler": {},
         "scaler": {},
@@ -137,9 +137,9 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sampl
         "epoch": 1,
         "step": 3,
         "history": {},
-        "fingerprint": run.fingerprint,
+        "fingerprint": trainer.fingerprint,
     }
-    ckpt = checkpoints.checkpoint_file(tmp_path, run.fingerprint)
+    ckpt = checkpoints.checkpoint_file(tmp_path, trainer.fingerprint)
     for why, bad in (
         (
             f"of format version None, not {checkpoints.CHECKPOINT_VERSION}",
@@ -150,7 +150,7 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sampl
     ):
         torch.save(bad, ckpt)
         logged = []
-        history, epoch, step = checkpoints.resume(run, ckpt, logged.append)
+        history, epoch, step = checkpoints.resume(trainer, ckpt, logged.append)
         assert (history.epochs, epoch, step) == ([], 0, 0)  # from scratch
         assert logged == [
             f"checkpoint {ckpt} is {why}: set aside as {ckpt.with_name(ckpt.stem + '.stale.pt')}, training from scratch"

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from skipnet.analysis import plots
+from skipnet.analysis import run_figures
 
 
 def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistakes(tmp_path):
@@ -22,12 +22,12 @@ def test_misclassified_rows_pick_the_most_confused_pairs_then_the_surest_mistake
             [0.0, 0.0, 1.0],
         ]
     )  # three 2->0
-    rows = plots.misclassified_rows(labels, probs, pairs=3, per_row=2)
+    rows = run_figures.misclassified_rows(labels, probs, pairs=3, per_row=2)
     assert [pair for pair, _ in rows] == [(2, 0, 3), (0, 1, 2), (1, 2, 1), None]
     assert rows[0][1] == [7, 5]  # most confident first, at most per_row
     assert rows[3][1] == [0, 7]  # both 0.9 sure: the two surest mistakes overall, ties in image order
     images = np.zeros((9, 8, 8, 3), np.uint8)
-    plots.misclassified_png(images, labels, probs, ["a", "b", "c"], tmp_path / "m.png")
+    run_figures.misclassified_png(images, labels, probs, ["a", "b", "c"], tmp_path / "m.png")
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -38,7 +38,7 @@ def test_misclassified_figure_lays_out_long_row_titles_without_a_warning(tmp_pat
     probs = np.array([[0.1, 0.9, 0.0], [0.2, 0.8, 0.0], [0.0, 0.1, 0.9], [0.7, 0.2, 0.1]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        plots.misclassified_png(
+        run_figures.misclassified_png(
             np.zeros((4, 8, 8, 3), np.uint8), labels, probs, ["motorcycle", "couch", "boat"], tmp_path / "m.png"
         )
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
@@ -52,7 +52,7 @@ def test_epoch_axes_tick_whole_epochs_only():
         for e in range(1, 21)
     ]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2)
-    plots.epochs_axes(ax_loss, ax_acc, epochs)
+    run_figures.epochs_axes(ax_loss, ax_acc, epochs)
     fig.canvas.draw()
     for ax in (ax_loss, ax_acc):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from skipnet.analysis import figures, report, stats, study, tables, verdicts
+from skipnet.analysis import report, report_figures, stats, study, tables, verdicts
 from test_report import MAIN, record, seeds
 
 
@@ -187,7 +187,7 @@ def test_claim_e_has_its_figure_from_the_runs_that_kept_their_norms(tmp_path):
     assert report.claims(report.group(runs, MAIN))[1] == {}  # no norms kept: no figure
     runs[0].grad_norms = [{"step": s, "log10_stem": 0.0, "log10_fc": 1.0} for s in (5, 10)]
     runs[1].grad_norms = [{"step": s, "log10_stem": 2.0, "log10_fc": -1.0} for s in (5, 10, 15)]
-    assert figures.grad_norm_means(runs[:2]) == [
+    assert report_figures.grad_norm_means(runs[:2]) == [
         {"step": 5, "stem": 10.0, "fc": 1.0},
         {"step": 10, "stem": 10.0, "fc": 1.0},
     ]  # steps both logged

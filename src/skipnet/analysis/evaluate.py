@@ -15,7 +15,7 @@ from ..data.prepare import train_and_eval_splits
 from ..errors import SkipnetError
 from ..files import atomic_write_json, atomic_write_text
 from ..training.history import EPOCH_FIELDS, csv_text, headline
-from . import plots
+from . import run_figures
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def run_details(history):
     }
 
 
-def run(params, train_path, val_path, history, eval_names, out=OUTPUTS):
+def write_outputs(params, train_path, val_path, history, eval_names, out=OUTPUTS):
     """From the train log's evaluation of the final model, write the detail metrics, the per-epoch table, the
     prediction for each eval image (eval_names: their manifest file names, in order) and the plots to `out`."""
     epochs = [asdict(e) for e in history.epochs]
@@ -139,22 +139,22 @@ def run(params, train_path, val_path, history, eval_names, out=OUTPUTS):
         ["actual", "predicted"],
         [{"actual": classes[a], "predicted": classes[p]} for a, p in zip(labels, predicted)],
     )
-    plots.confusion_png(
+    run_figures.confusion_png(
         np.array(scores["confusion_matrix"]), classes, f"Confusion Matrix for {title}", out.confusion_png
     )
     write_csv(out.loss_csv, ["step", "epoch", "loss"], history.running_loss)
-    plots.loss_png(
+    run_figures.loss_png(
         {title: [(r["step"], r["loss"]) for r in history.running_loss]},
         out.loss_png,
         title=f"Training Loss for {title}",
     )
-    plots.epochs_png(epochs, out.epochs_png, f"Per epoch: train vs val, {title}")
-    plots.misclassified_png(images, labels, probs, classes, out.misclassified_png)
+    run_figures.epochs_png(epochs, out.epochs_png, f"Per epoch: train vs val, {title}")
+    run_figures.misclassified_png(images, labels, probs, classes, out.misclassified_png)
     groups = [k for k in (history.grad_norms[0] if history.grad_norms else {}) if k != "step"]
     write_csv(
         out.grad_csv,
         ["step"] + [LOG10 + g for g in groups],
         [{"step": r["step"], **{LOG10 + g: math.log10(max(r[g], 1e-30)) for g in groups}} for r in history.grad_norms],
     )
-    plots.grad_norms_png(history.grad_norms, out.grad_png, f"Gradient norms per stage, {title}")
+    run_figures.grad_norms_png(history.grad_norms, out.grad_png, f"Gradient norms per stage, {title}")
     return scores

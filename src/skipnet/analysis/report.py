@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import SkipnetError
 from ..files import atomic_write_text
-from . import figures, plots, stats, study, verdicts
+from . import report_figures, run_figures, stats, study, verdicts
 from .evaluate import run_title
 from .tables import LAST, cell, configurations, find, last_epochs, markdown, pct, used, varying
 
@@ -213,7 +213,9 @@ def table1(r):
     md = "## Table 1: the study's numbers reproduced?\n\n" + verdicts.reproduction(r.configs)
     if not any(find(r.configs, name) for name in study.REPORTED):
         return md, {}
-    return md + "\n![Table 1 with intervals](table1.png)\n", {"table1.png": lambda p: figures.table1_png(r.configs, p)}
+    return md + "\n![Table 1 with intervals](table1.png)\n", {
+        "table1.png": lambda p: report_figures.table1_png(r.configs, p)
+    }
 
 
 def comparisons(r):
@@ -238,7 +240,7 @@ def claims(r):
     return (
         md + "\n(e) as measured: the gradient norm of each stage over training at lr 1e-3\n\n"
         "![gradient norms per stage at lr 1e-3](gradient_norms.png)\n",
-        {"gradient_norms.png": lambda p: figures.grad_norms_png(runs, p)},
+        {"gradient_norms.png": lambda p: report_figures.grad_norms_png(runs, p)},
     )
 
 
@@ -277,7 +279,7 @@ def depth_sweeps(r):
             f"## Depth sweep {i}: with and without skip connections\n\n![depth sweep](depth_sweep_{i}.png)\n\n"
             + verdicts.sweep(g)
         )
-        figs[f"depth_sweep_{i}.png"] = lambda p, g=g: figures.sweep_png(g, p)
+        figs[f"depth_sweep_{i}.png"] = lambda p, g=g: report_figures.sweep_png(g, p)
     return "\n".join(md), figs
 
 
@@ -295,11 +297,11 @@ def curves(r):
         "## Per epoch: train vs val loss and accuracy\n\n![per-epoch curves](epochs.png)\n\n"
         "## Confusion matrices (val)\n\n![confusion matrices](confusion_matrices.png)\n"
     ), {
-        "loss_overlay.png": lambda p: plots.loss_png(
+        "loss_overlay.png": lambda p: run_figures.loss_png(
             losses, p, title="Training loss per logging interval (first seed of each)", ylim=(0, 3)
         ),
-        "epochs.png": lambda p: figures.epochs_grid_png(r.main, p),
-        "confusion_matrices.png": lambda p: figures.confusion_grid_png(r.main, p),
+        "epochs.png": lambda p: report_figures.epochs_grid_png(r.main, p),
+        "confusion_matrices.png": lambda p: report_figures.confusion_grid_png(r.main, p),
     }
 
 

@@ -210,7 +210,7 @@ def _diff(c):
 
 
 def _pairing(c):
-    return f"r = {c['r']:+.2f} ({c['pairs']} seeds)" if c.r is not None else f"- ({c['pairs']} seeds in common)"
+    return f"r = {c.r:+.2f} ({c.pairs} seeds)" if c.r is not None else f"- ({c.pairs} seeds in common)"
 
 
 def comparisons_table(found):
@@ -225,7 +225,7 @@ def comparisons_table(found):
             _p(c.holm),
             c.verdict,
             _pairing(c),
-            f"{hardware_counts(c['a']['runs'])} / {hardware_counts(c['b']['runs'])}",
+            f"{hardware_counts(c.a['runs'])} / {hardware_counts(c.b['runs'])}",
         ]
         for c in found
     ]

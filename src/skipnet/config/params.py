@@ -79,6 +79,10 @@ def _count_or_all(v):
     return ok, "an integer >= 1, or null for every image"
 
 
+# How a stage runs, not what it makes: dvc.yaml leaves these out of every stage's params, so that changing one
+# reruns nothing (tests/test_dvc_params.py).
+HOW_NOT_WHAT = ("fetch_workers", "fetch_timeout")
+
 SCHEMA = {
     "dataset": _choice("coco", "sample", "folder"),
     "classes": None,  # checked by _check_classes

@@ -136,7 +136,7 @@ def index_folder(root, classes, out_dir):
         )
 
 
-def run(params, out_dir, cache_dir):
+def source(params, out_dir, cache_dir):
     out_dir = Path(out_dir)
     settings = dataset_settings(params)
     if params["dataset"] == "coco":

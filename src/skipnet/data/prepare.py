@@ -144,7 +144,7 @@ def eval_rows(rows, tune_holdout, seed):
     return [train[i] for i in holdout(len(train), tune_holdout, seed)[1]]
 
 
-def run(rows, images_dir, classes, size, out_dir):
+def pack_splits(rows, images_dir, classes, size, out_dir):
     out_dir = Path(out_dir)
     index = {name: i for i, name in enumerate(classes)}
     splits = {}

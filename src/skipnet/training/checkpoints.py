@@ -62,39 +62,39 @@ def checkpoint_file(checkpoint_dir, run_fingerprint):
     return Path(checkpoint_dir) / f"{run_fingerprint[:16]}.pt"
 
 
-def save_checkpoint(run, path, epoch, step, history):
+def save_checkpoint(trainer, path, epoch, step, history):
     save_atomic(
         {
             "version": CHECKPOINT_VERSION,
-            "model": run.model.state_dict(),
-            "optimizer": run.optimizer.state_dict(),
-            "scheduler": run.scheduler.state_dict(),
-            "scaler": run.scaler.state_dict(),
+            "model": trainer.model.state_dict(),
+            "optimizer": trainer.optimizer.state_dict(),
+            "scheduler": trainer.scheduler.state_dict(),
+            "scaler": trainer.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "epoch": epoch,
             "step": step,
             "history": history.to_json(),
-            "fingerprint": run.fingerprint,
+            "fingerprint": trainer.fingerprint,
         },
         path,
     )
 
 
-def resume(run, path, log):
+def resume(trainer, path, log):
     """(history, epochs done, steps done): restored from the checkpoint at `path`, or a fresh start. Under torchrun
     rank 0 alone reads it (and sets a torn or stale one aside) and sends it to every rank, so that all ranks resume
     from the same epoch, step, weights, optimizer and schedule (a node-local disk holds it on rank 0's node only)."""
-    ckpt = load_checkpoint(path, run.fingerprint, run.model, log) if run.rank == 0 else None
-    if run.world > 1:
+    ckpt = load_checkpoint(path, trainer.fingerprint, trainer.model, log) if trainer.rank == 0 else None
+    if trainer.world > 1:
         box = [ckpt]
-        dist.broadcast_object_list(box, src=0, device=run.device if run.device.type == "cuda" else None)
+        dist.broadcast_object_list(box, src=0, device=trainer.device if trainer.device.type == "cuda" else None)
         ckpt = box[0]
     if ckpt is None:
         return TrainLog(), 0, 0
-    run.model.load_state_dict(ckpt["model"])
-    run.optimizer.load_state_dict(ckpt["optimizer"])
-    run.scheduler.load_state_dict(ckpt["scheduler"])
-    run.scaler.load_state_dict(ckpt["scaler"])
+    trainer.model.load_state_dict(ckpt["model"])
+    trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    trainer.scheduler.load_state_dict(ckpt["scheduler"])
+    trainer.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng_cpu"])
     return TrainLog.from_json(ckpt["history"]), ckpt["epoch"], ckpt["step"]
 

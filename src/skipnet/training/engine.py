@@ -117,12 +117,12 @@ def normalize(x_uint8, channels_last):
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
-def batch_norm(run):
+def batch_norm(trainer):
     """How BatchNorm's statistics are taken, stated in the log and the train log."""
-    if run.world == 1:
+    if trainer.world == 1:
         return "per batch (one rank)"
-    if run.device.type == "cuda":
-        return f"synchronized across {run.world} ranks (SyncBatchNorm): the global batch's"
+    if trainer.device.type == "cuda":
+        return f"synchronized across {trainer.world} ranks (SyncBatchNorm): the global batch's"
     return (
         "per rank's share of the batch, rank 0's running statistics broadcast each step (DDP); SyncBatchNorm needs CUDA"
     )
@@ -190,8 +190,9 @@ def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
 
 
 @dataclasses.dataclass
-class Setup:
-    """What a run needs before its first step; built by `setup`, used by every part of training."""
+class Trainer:
+    """What training needs before its first step (one Trainer per training run); built by `setup`, used by every
+    part of training."""
 
     device: torch.device
     rank: int
@@ -241,7 +242,7 @@ def setup(params, train_path, val_path, log=print):
     batch = params["batch_size"] // world
     steps_per_epoch = math.ceil(shard_size(len(labels), world) / batch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
-    return Setup(
+    return Trainer(
         device,
         rank,
         world,
@@ -263,15 +264,15 @@ def setup(params, train_path, val_path, log=print):
     )
 
 
-def wrap(run, params):
+def wrap(trainer, params):
     """The module the steps call: DDP across ranks, torch.compile on CUDA when asked; with several CUDA ranks,
     BatchNorm synchronized across them, so its statistics are the global batch's as on one GPU."""
-    if run.world > 1 and run.device.type == "cuda":  # the same Parameters and buffers: the optimizer keeps them
-        run.model = nn.SyncBatchNorm.convert_sync_batchnorm(run.model)
-    net = run.model
-    if run.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
+    if trainer.world > 1 and trainer.device.type == "cuda":  # the same Parameters and buffers: the optimizer keeps them
+        trainer.model = nn.SyncBatchNorm.convert_sync_batchnorm(trainer.model)
+    net = trainer.model
+    if trainer.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
-    if compiled(params, run.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
+    if compiled(params, trainer.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
         torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # inductor's flag too
         net = torch.compile(net, mode="reduce-overhead")
     return net
@@ -288,21 +289,21 @@ def diverged(loss, epoch, step, lr):
     )
 
 
-def train_one_epoch(run, net, params, epoch, step, history):
+def train_one_epoch(trainer, net, params, epoch, step, history):
     """One pass over this rank's shard of train; returns (the epoch's train metrics and timing, step).
 
     Appends the running loss and gradient norms of every display_interval-th step to `history`.
     """
-    x_train, y_train = run.train
-    device = run.device
-    t0, wall0 = run.clock.now(), time.perf_counter()
-    order = epoch_order(len(y_train), params["seed"], epoch, run.rank, run.world).to(device)
+    x_train, y_train = trainer.train
+    device = trainer.device
+    t0, wall0 = trainer.clock.now(), time.perf_counter()
+    order = epoch_order(len(y_train), params["seed"], epoch, trainer.rank, trainer.world).to(device)
     augmented = params["crop_padding"] > 0 or params["flip"]
     if augmented:
         draws = rank_draws(
             len(y_train),
-            run.rank,
-            run.world,
+            trainer.rank,
+            trainer.world,
             params["crop_padding"],
             torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)),
             device,
@@ -310,29 +311,29 @@ def train_one_epoch(run, net, params, epoch, step, history):
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    last_lr = run.optimizer.param_groups[0]["lr"]
+    last_lr = trainer.optimizer.param_groups[0]["lr"]
     bar = tqdm(
-        range(0, len(order), run.batch),
+        range(0, len(order), trainer.batch),
         desc=f"epoch {epoch + 1}/{params['epochs']}",
         unit="batch",
-        disable=run.rank != 0,
+        disable=trainer.rank != 0,
         leave=False,
     )
     for i in bar:
-        idx = order[i : i + run.batch]
+        idx = order[i : i + trainer.batch]
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
         x = normalize(x_train[idx], channels_last=True)
         if augmented:
-            x = augment(x, params["crop_padding"], params["flip"], draws[:, i : i + run.batch])
+            x = augment(x, params["crop_padding"], params["flip"], draws[:, i : i + trainer.batch])
         y = y_train[idx]
         if compiled(params, device):  # a new step: the CUDA graphs may reuse the last step's output memory
             torch.compiler.cudagraph_mark_step_begin()
-        with run.autocast:
+        with trainer.autocast:
             logits = net(x)
-            loss = run.criterion(logits.float(), y)
-        run.optimizer.zero_grad(set_to_none=True)
-        run.scaler.scale(loss).backward()
+            loss = trainer.criterion(logits.float(), y)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        trainer.scaler.scale(loss).backward()
         step += 1
         running, n_running = running + loss.detach(), n_running + 1
         loss_sum += loss.detach() * len(y)
@@ -343,17 +344,17 @@ def train_one_epoch(run, net, params, epoch, step, history):
             if not math.isfinite(avg):
                 raise diverged(avg, epoch, step, last_lr)
             history.running_loss.append({"step": step, "epoch": epoch + 1, "loss": avg})
-            run.scaler.unscale_(run.optimizer)  # fp16: the norms of the true gradients (a no-op otherwise)
-            history.grad_norms.append({"step": step, **grad_norms(run.groups)})
+            trainer.scaler.unscale_(trainer.optimizer)  # fp16: the norms of the true gradients (a no-op otherwise)
+            history.grad_norms.append({"step": step, **grad_norms(trainer.groups)})
             bar.set_postfix(loss=f"{avg:.3f}")
             running, n_running = torch.zeros((), device=device), 0
-        last_lr = run.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
-        run.scaler.step(run.optimizer)  # fp16: skips a step whose gradients overflowed
-        run.scaler.update()
-        run.scheduler.step()
+        last_lr = trainer.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
+        trainer.scaler.step(trainer.optimizer)  # fp16: skips a step whose gradients overflowed
+        trainer.scaler.update()
+        trainer.scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    seconds = run.clock.now() - t0
+    seconds = trainer.clock.now() - t0
     history.wall_seconds += time.perf_counter() - wall0  # pauses included
     if not math.isfinite(loss_sum.item()):
         raise diverged(loss_sum.item(), epoch, step, last_lr)
@@ -362,7 +363,7 @@ def train_one_epoch(run, net, params, epoch, step, history):
         "train_acc": correct.item() / seen,
         "lr": last_lr,
         "seconds": seconds,
-        "images_per_s": seen * run.world / seconds,
+        "images_per_s": seen * trainer.world / seconds,
     }, step
 
 
@@ -376,21 +377,23 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     these calls has each epoch exactly once. `before_save()` runs on rank 0 before the model is written
     (raising there writes nothing). A non-finite loss stops training with a SkipnetError.
     """
-    run = setup(params, train_path, val_path, log)
-    log = log if run.rank == 0 else (lambda *a, **k: None)
-    checkpoint = checkpoint_file(checkpoint_dir, run.fingerprint)
-    history, start_epoch, step = resume(run, checkpoint, log)
+    trainer = setup(params, train_path, val_path, log)
+    log = log if trainer.rank == 0 else (lambda *a, **k: None)
+    checkpoint = checkpoint_file(checkpoint_dir, trainer.fingerprint)
+    history, start_epoch, step = resume(trainer, checkpoint, log)
     if start_epoch:
         log(f"resumed from {checkpoint}: epoch {start_epoch} of {params['epochs']} already done")
-    on_epoch = on_epoch if on_epoch and run.rank == 0 else (lambda record: None)
+    on_epoch = on_epoch if on_epoch and trainer.rank == 0 else (lambda record: None)
     for record in history.epochs:
         on_epoch(record)
-    net = wrap(run, params)
-    history.batch_norm = batch_norm(run)
+    net = wrap(trainer, params)
+    history.batch_norm = batch_norm(trainer)
     log(f"BatchNorm statistics: {history.batch_norm}")
     for epoch in range(start_epoch, params["epochs"]):
-        trained, step = train_one_epoch(run, net, params, epoch, step, history)
-        val_loss, val_acc, logits = evaluate(run.model, *run.val, EVAL_BATCH, run.autocast, channels_last=True)
+        trained, step = train_one_epoch(trainer, net, params, epoch, step, history)
+        val_loss, val_acc, logits = evaluate(
+            trainer.model, *trainer.val, EVAL_BATCH, trainer.autocast, channels_last=True
+        )
         if not math.isfinite(val_loss):
             raise diverged(val_loss, epoch, step, trained["lr"])
         record = Epoch(epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc, **trained)
@@ -403,18 +406,18 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
             f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record.images_per_s:.0f} img/s"
         )
         # every checkpoint_every epochs, not after the last: the model file is written then
-        if run.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
-            save_checkpoint(run, checkpoint, epoch + 1, step, history)
+        if trainer.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
+            save_checkpoint(trainer, checkpoint, epoch + 1, step, history)
         on_epoch(record)
-    history.device, history.world_size = device_name(run.device), run.world
-    history.precision, history.precision_reason = run.precision, run.precision_reason
-    history.model = model_summary(run.model, params["image_size"])
-    if run.world > 1:
+    history.device, history.world_size = device_name(trainer.device), trainer.world
+    history.precision, history.precision_reason = trainer.precision, trainer.precision_reason
+    history.model = model_summary(trainer.model, params["image_size"])
+    if trainer.world > 1:
         dist.barrier()  # every rank has finished its last step before rank 0 writes the model
-    if run.rank == 0:
+    if trainer.rank == 0:
         if before_save:
             before_save()
-        save_atomic(model_file(run.model, params, run.classes, run.precision), model_path)
+        save_atomic(model_file(trainer.model, params, trainer.classes, trainer.precision), model_path)
         checkpoint.unlink(missing_ok=True)
         others = sorted(Path(checkpoint_dir).glob("*.pt"))
         if others:  # kept: a rerun of their params resumes from them; listed, so abandoned ones can go
@@ -423,6 +426,6 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
                 f"{len(others)} resume checkpoints of other unfinished runs in {checkpoint_dir} ({size:.0f} MB): "
                 f"{', '.join(p.name for p in others)}; delete the abandoned ones"
             )
-    if run.world > 1:
+    if trainer.world > 1:
         dist.destroy_process_group()
-    return run.model, history
+    return trainer.model, history

@@ -1,10 +1,11 @@
-"""The report's figures, drawn from configurations (skipnet.analysis.tables) through plots.py's helpers."""
+"""The report's figures over many runs, drawn from configurations (skipnet.analysis.tables) with run_figures'
+helpers."""
 
 import math
 
 import matplotlib.pyplot as plt
 
-from . import plots, study
+from . import run_figures, study
 from .evaluate import LOG10
 from .tables import find, summarize, value
 
@@ -56,7 +57,7 @@ def table1_png(configs, path):
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    plots.save(fig, path)
+    run_figures.save(fig, path)
 
 
 def sweep_png(group, path):
@@ -96,7 +97,7 @@ def sweep_png(group, path):
         f"mean over {'/'.join(map(str, seeds))} seeds per point, band: 95% interval where n >= 2"
     )
     fig.tight_layout()
-    plots.save(fig, path)
+    run_figures.save(fig, path)
 
 
 def epochs_grid_png(configs, path):
@@ -112,9 +113,9 @@ def epochs_grid_png(configs, path):
             ax.set_xlabel("Epoch")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8)
-            plots.integer_ticks(ax)
+            run_figures.integer_ticks(ax)
     fig.tight_layout()
-    plots.save(fig, path)
+    run_figures.save(fig, path)
 
 
 def confusion_grid_png(configs, path):
@@ -125,19 +126,19 @@ def confusion_grid_png(configs, path):
         ax.axis("off")
     for ax, c in zip(axes.flat, configs):
         first = c["runs"][0]
-        plots.confusion_heatmap(
+        run_figures.confusion_heatmap(
             ax,
             first.classes["confusion_matrix"],
             first.params["classes"],
             f"{first.name} (seed {first.params['seed']})",
         )
     fig.tight_layout()
-    plots.save(fig, path)
+    run_figures.save(fig, path)
 
 
 def grad_norm_means(runs):
     """Per logged step, each stage's geometric mean gradient norm over the runs (the mean of their log10 norms;
-    the runs of one configuration log the same steps), as plots.grad_norms_png reads them."""
+    the runs of one configuration log the same steps), as run_figures.grad_norms_png reads them."""
     stages = [k for k in runs[0].grad_norms[0] if k != "step"]
     logged = min(len(r.grad_norms) for r in runs)
     return [
@@ -151,7 +152,7 @@ def grad_norm_means(runs):
 
 def grad_norms_png(runs, path):
     """Claim (e)'s figure: each stage's gradient norm over training, geometric mean over the runs."""
-    plots.grad_norms_png(
+    run_figures.grad_norms_png(
         grad_norm_means(runs),
         path,
         f"Gradient norms per stage, {runs[0].name.split('-seed')[0]} (geometric mean over runs, n = {len(runs)})",
