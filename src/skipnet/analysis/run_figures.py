@@ -1,5 +1,6 @@
 """One run's figures, drawn by the evaluate stage: confusion heatmap (count and row percent), loss curves, gradient
-norms, misclassified images; the report's figures reuse its helpers. matplotlib's backend and the atomic save are the data layer's (skipnet.data.preview), shared with the preview."""
+norms, misclassified images; the report's figures reuse its helpers. matplotlib's backend and the atomic save are
+the data layer's (skipnet.data.preview), shared with the preview."""
 
 import itertools
 
