@@ -107,13 +107,19 @@ def repo(tmp_path):
 QUICK_OVERRIDES = ["-S", "datasets.sample.train_per_class=64", "-S", "datasets.sample.val_per_class=40"]
 
 
+def documents():
+    """The README, then docs/ in name order: where a user reads each command the tests run."""
+    return [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
 def readme_line(prefix):
-    """The README's own command line starting with `prefix` (its comment cut), so the README cannot drift
-    from what is tested."""
-    for line in (REPO / "README.md").read_text().splitlines():
-        if line.strip().startswith(prefix):
-            return line.strip().split("  #")[0].strip()
-    raise AssertionError(f"README has no command starting with {prefix!r}")
+    """The command line of the README or docs/ starting with `prefix` (its comment cut), so the documents cannot
+    drift from what is tested."""
+    for doc in documents():
+        for line in doc.read_text().splitlines():
+            if line.strip().startswith(prefix):
+                return line.strip().split("  #")[0].strip()
+    raise AssertionError(f"README and docs/ have no command starting with {prefix!r}")
 
 
 def readme_command(prefix):
@@ -122,9 +128,9 @@ def readme_command(prefix):
 
 
 def readme_block(marker):
-    """The command lines of the README code block after `<!-- marker -->` (comments cut)."""
-    text = (REPO / "README.md").read_text().split(f"<!-- {marker} -->\n", 1)[1]
-    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    """The command lines of the code block after `<!-- marker -->` in the README or docs/ (comments cut)."""
+    text = next(d.read_text() for d in documents() if f"<!-- {marker} -->\n" in d.read_text())
+    block = text.split(f"<!-- {marker} -->\n", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
     return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
 
 

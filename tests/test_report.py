@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, sh
+from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, documents, sh
 from skipnet.analysis import provenance, records, report, study, tables, verdicts
 from skipnet.config.params import with_overrides
 from skipnet.errors import SkipnetError
@@ -48,7 +48,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def readme_lines(prefix):
-    return [x for x in (REPO / "README.md").read_text().splitlines() if x.startswith(prefix)]
+    """Lines of the README or docs/ starting with `prefix`."""
+    return [x for d in documents() for x in d.read_text().splitlines() if x.startswith(prefix)]
 
 
 def readme_grid():

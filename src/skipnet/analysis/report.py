@@ -161,28 +161,73 @@ def partition(runs):
     return ([r for r in runs if not r.params.get("tune_holdout")], [r for r in runs if r.params.get("tune_holdout")])
 
 
-def readme_block(runs, defaults):
-    """What the README shows between its `<!-- table1 -->` markers: the study's numbers reproduced, every
-    declared comparison, the aims."""
+def study_block():
+    """The README's `study` block: the study's own numbers, one run each (study.REPORTED)."""
+    rows = [
+        [
+            label,
+            *(
+                f"{100 * n['val_acc']:.2f}%" if k == "val_acc" else f"{n[k]:.3f}" if k in n else ""
+                for k in ("val_acc", "train_loss", "val_loss")
+            ),
+        ]
+        for label, n in study.REPORTED.values()
+    ]
+    return markdown(rows, ["the study's run", "val accuracy", "train loss", "val loss"])
+
+
+def table1_block(runs, defaults):
+    """The README's `table1` block, compact: each of the study's numbers against ours, each declared comparison,
+    the improved recipe's aims. The full tables are the report's."""
     final, _ = partition(runs)
     configs = configurations(final, defaults)
-    found = verdicts.comparisons(configs)
+    ours = [
+        [
+            r.label,
+            r.metric,
+            pct(r.study) if r.metric == "val_acc" else f"{r.study:.3f}",
+            f"{pct(r.mean) if r.metric == 'val_acc' else f'{r.mean:.3f}'} (n = {r.n})",
+            r.verdict,
+        ]
+        for r in verdicts.reproduction_rows(configs)
+    ]
+    compared = [
+        [c.claim, verdicts.points_of(c), verdicts.p_text(c.holm), c.verdict] for c in verdicts.comparisons(configs)
+    ]
     return (
-        verdicts.reproduction(configs)
-        + ("\n" + verdicts.comparisons_table(found) if found else "")
-        + ("\n" + verdicts.goals(configs))
+        markdown(ours, ["the study's run", "metric", "study", "ours: mean (n seeds)", "verdict"])
+        + (
+            "\n" + markdown(compared, ["comparison (A vs B)", "A - B, val accuracy points", "Holm p", "verdict"])
+            if compared
+            else ""
+        )
+        + "\n"
+        + verdicts.goals(configs)
     )
 
 
+BLOCKS = {"study": lambda runs, defaults: study_block(), "table1": table1_block}  # README's generated blocks
+
+
+def readme_blocks(text, runs, defaults):
+    """`text` (a README) with each generated block rewritten from the records; unchanged where it has none."""
+    for name, make in BLOCKS.items():
+        start, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+        if start in text and end in text:
+            head, rest = text.split(start, 1)
+            text = head + start + make(runs, defaults) + end + rest.split(end, 1)[1]
+    return text
+
+
 def update_readme(path, runs, defaults):
-    """Replace the README's Table 1 block with the records' numbers; False when it has no markers."""
+    """Rewrite the README's generated blocks from the records; False when it has none."""
     path = Path(path)
     text = path.read_text()
-    start, end = "<!-- table1 -->\n", "<!-- /table1 -->"
-    if start not in text or end not in text:
+    new = readme_blocks(text, runs, defaults)
+    if not any(f"<!-- {name} -->" in text for name in BLOCKS):
         return False
-    head, rest = text.split(start, 1)
-    atomic_write_text(path, head + start + readme_block(runs, defaults) + end + rest.split(end, 1)[1])
+    if new != text:
+        atomic_write_text(path, new)
     return True
 
 

@@ -28,7 +28,8 @@ DECIDE = (
 )
 
 
-def _p(p):
+def p_text(p):
+    """A p value as the tables show it: three significant digits, "-" where there is none."""
     return "-" if p is None else f"{p:.3g}"
 
 
@@ -111,8 +112,8 @@ def reproduction(configs):
                 "-" if r.sd is None else f(r.sd),
                 pred + outside,
                 ci90,
-                _p(r.p_tost),
-                _p(r.p_diff),
+                p_text(r.p_tost),
+                p_text(r.p_diff),
                 r.verdict,
                 r.hardware,
             ]
@@ -203,7 +204,7 @@ def comparisons(configs):
     )
 
 
-def _diff(c):
+def points_of(c):
     """A comparison's difference of val accuracy in points, with its Welch interval and both n."""
     w = c.welch
     return points({"mean": w["diff"], "low": w["low"], "high": w["high"], "n": f"{w['n_a']}, {w['n_b']}"})
@@ -220,9 +221,9 @@ def comparisons_table(found):
             c.claim,
             c.a["name"],
             c.b["name"],
-            _diff(c),
-            _p(c.welch["p"]),
-            _p(c.holm),
+            points_of(c),
+            p_text(c.welch["p"]),
+            p_text(c.holm),
             c.verdict,
             _pairing(c),
             f"{hardware_counts(c.a['runs'])} / {hardware_counts(c.b['runs'])}",
@@ -268,7 +269,7 @@ def mcnemar_table(found):
                 [ka[i]["predicted"] for i in images],
                 [kb[i]["predicted"] for i in images],
             )
-            rows.append([c.claim, str(s), f"{m['a_only']} / {m['b_only']}", _p(m["p"])])
+            rows.append([c.claim, str(s), f"{m['a_only']} / {m['b_only']}", p_text(m["p"])])
     if not rows:
         return ""
     return (
@@ -293,9 +294,9 @@ def ablation(configs):
             c.a["name"],
             c.claim,
             acc(summarize(c.a, "val_acc")),
-            _diff(c),
-            _p(c.welch["p"]),
-            _p(c.holm),
+            points_of(c),
+            p_text(c.welch["p"]),
+            p_text(c.holm),
             c.verdict,
             hardware_counts(c.a["runs"]),
         ]
@@ -442,7 +443,7 @@ def claim_rows(configs, sweep_points):
 
 def claims(configs, sweep_points):
     """claim_rows as the report's markdown."""
-    rows = [[c.claim, c.test, c.n, _p(c.p), _p(c.holm), c.verdict] for c in claim_rows(configs, sweep_points)]
+    rows = [[c.claim, c.test, c.n, p_text(c.p), p_text(c.holm), c.verdict] for c in claim_rows(configs, sweep_points)]
     return (
         "The study's text, claim by claim (paraphrased), each tested on our records; Holm over this family. "
         '(a), (b), (d): Welch over all seeds, in the direction stated ("contradicted": significant the other way). '
@@ -525,7 +526,7 @@ def goals(configs):
                 else stats.NOT_MET
             )
             lines.append(
-                f"- Gain over {b['name']} (Welch): {_diff(cmp)} points; aim: the interval above "
+                f"- Gain over {b['name']} (Welch): {points_of(cmp)} points; aim: the interval above "
                 f"+{study.AIM_GAIN:g}: {met}."
             )
     return "\n".join(lines) + "\n" if lines else ""
