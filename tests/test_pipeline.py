@@ -122,6 +122,9 @@ def test_quick_start_experiment_and_metrics_diff(quick_start, trained_repo):
     ]
     headline = json.loads((repo / "metrics/headline.json").read_text())
     assert {k: v["new"] for k, v in diff.items()} == headline and all(v["old"] != v["new"] for v in diff.values())
+    readme = readme_command("dvc metrics diff main my-branch")  # as the README writes it: no warning in a fresh clone
+    shown = sh([*readme[:3], "quick", branch, *readme[5:]], cwd=clone)
+    assert shown.stderr == "" and shown.stdout.count("metrics/headline.json") == 3, shown
     shown = json.loads(sh(["dvc", "metrics", "show", "-a", "--json"], cwd=clone).stdout)
     for rev in (
         "quick",

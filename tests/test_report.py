@@ -192,15 +192,19 @@ def test_committed_records_give_the_committed_report_and_name_no_machine_path(tm
         assert r.params["dataset"] != "folder" or r.params["datasets"]["folder"]["root"].startswith("../shared/")
 
 
-def test_report_rewrites_only_the_readme_table1_block(tmp_path):
+def test_report_rewrites_only_the_readme_generated_blocks(tmp_path):
     runs = seeds("mynet16-lr1e-3", [0.50, 0.52])
     readme = tmp_path / "README.md"
-    readme.write_text("# Title\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n")
+    readme.write_text(
+        "# Title\n<!-- study -->\nold\n<!-- /study -->\nbefore\n<!-- table1 -->\nold table\n<!-- /table1 -->\nafter\n"
+    )
     assert report.update_readme(readme, runs, MAIN)
     text = readme.read_text()
-    assert text.startswith("# Title\nbefore\n<!-- table1 -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
-    assert "old table" not in text and re.search(
-        r"\| MyNet-16, lr 1e-3 +\| mynet16-lr1e-3 +\| val_acc +\| 54.52% +\| 2 ", text
+    assert text.startswith("# Title\n<!-- study -->\n") and text.endswith("<!-- /table1 -->\nafter\n")
+    assert "old" not in text and "\n<!-- /study -->\nbefore\n<!-- table1 -->\n" in text
+    assert re.search(r"\| MyNet-16, lr 1e-3 +\| 54.52% +\| 0.435 +\| 1.552 +\|", text)  # the study's numbers
+    assert re.search(
+        r"\| MyNet-16, lr 1e-3 +\| val_acc +\| 54.52% +\| 51.00% \(n = 2\) +\| not decided \(n = 2\)", text
     )
     readme.write_text("no markers\n")
     assert not report.update_readme(readme, runs, MAIN) and readme.read_text() == "no markers\n"
