@@ -33,7 +33,7 @@ def unquoted_times(text, results):
 
 def bad_commands(text, doc):
     """Lines of ```bash blocks that do not parse, run an unknown program, or name a script or file not here."""
-    from dvc.cli import parse_args
+    from dvc.cli import DvcParserError, parse_args
 
     bad = []
     for lang, block in FENCE.findall(text):
@@ -55,7 +55,7 @@ def bad_commands(text, doc):
                 elif words[0] == "dvc" and "$(" not in command:
                     try:
                         parse_args(words[1:])
-                    except SystemExit:
+                    except (DvcParserError, SystemExit):
                         bad.append(f"{doc}: {command.strip()} (dvc does not parse it)")
                 elif words[0] == "python" and words[1].endswith(".py") and not (REPO / words[1]).exists():
                     bad.append(f"{doc}: {command.strip()} (no {words[1]})")
