@@ -1,121 +1,190 @@
-"""GPU check: MyNet-16, 20 epochs with our engine vs a timed slice of the study's loop; images/s, ratio, MFU.
+"""The GPU job: one bounded run that measures MyNet-16's training step and writes JSON as it goes.
 
-For a session lent the GPU machine (torch 2.11 there; no dvc or network needed; pycocotools travels as a
-wheel, README "Without DVC"). The data and the training go through the pipeline's own stages
-(tools/run_grid.py's run_stages: the generated sample selected, fetched and packed as `dvc exp run`
-would), with the settings a grid run gets from params.yaml (precision, deterministic and checkpoint_every as
-there: on a GPU, bf16 or fp16 by compute capability and cuDNN autotuning), then the study's loop is timed on
-the same JPEG files:
+For a session lent a GPU machine (torch there may differ from the lock; no dvc or network needed; pycocotools can
+travel as a wheel, docs/grids.md "Without DVC"). The data go through the pipeline's own data stages (the generated
+sample, 32x32), then, each written to --json as soon as it is measured, so a timeout still leaves numbers:
 
-    python bench/gpu_check.py            # 7,500 train / 2,500 val 32x32 images, 20 epochs, under 5 minutes
-    python bench/gpu_check.py --compile  # the same with `compile: true` (torch.compile, CUDA graphs)
+- ms per step and images/s of one epoch through the engine's own `train_one_epoch`, eager with deterministic
+  algorithms on and off, and compiled (`compile: true`, CUDA graphs) with its compile seconds;
+- kernels per step and the GPU's busy fraction (torch.profiler), host syncs per step (CUDA's sync debug mode);
+- the seconds of one evaluation over val and of one resume checkpoint;
+- MFU against the device's own dense bf16 (or fp16) peak, where its name is known;
+- last, the whole pipeline (data stages, 20 epochs, evaluate) as a grid run would do it, timed.
 
-Prints the settings used, both loops' images/s, their ratio, and MFU against 790 TFLOP/s (H200 dense bf16).
-Runs on CPU too with small settings (--train 500 --val 100 --epochs 1 --depth 1) as a smoke test.
+    python bench/gpu_check.py --json gpu_check.json                 # the GPU job, under 5 minutes on an H100
+    python bench/gpu_check.py --json /tmp/x.json --train 160 --val 40 --depth 1 --epochs 1 --no-full   # a CPU smoke
 """
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tools"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import yaml  # noqa: E402
 from run_grid import run_stages  # noqa: E402
 
-from skipnet.data import select  # noqa: E402
+from skipnet.training import checkpoints, engine  # noqa: E402
+from skipnet.training.history import TrainLog  # noqa: E402
 from skipnet.training.models import MyNet, model_summary  # noqa: E402
-from train_throughput import StudyDataset  # noqa: E402
 
-PEAK_FLOPS = 790e12
 CLASSES = ["boat", "cake", "couch", "dog", "motorcycle"]
+# Dense (no sparsity) tensor-core peaks from NVIDIA's datasheets, FLOP/s, in the precision `auto` picks there:
+# bf16 from compute capability 8.0, fp16 on 7.x. Matched against torch.cuda.get_device_name.
+PEAKS = {
+    "H200": 989e12,
+    "H100 SXM": 989e12,
+    "H100 80GB HBM3": 989e12,
+    "H100 PCIe": 756e12,
+    "A100": 312e12,
+    "L4": 121e12,
+    "T4": 65e12,
+    "V100": 125e12,
+}
 
 
-def study_slice(paths, labels, depth, batches, device):
-    """The study's loop on the device: JPEG decode per sample in 2 workers, fp32; img/s over `batches`."""
-    torch.manual_seed(0)
-    net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=32).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999))
-    loader = torch.utils.data.DataLoader(StudyDataset(paths, labels, 32), batch_size=128, shuffle=True, num_workers=2)
-    seen, t0 = 0, None
-    for i, (x, y) in enumerate(loader):
-        if i == 2:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0, seen = time.perf_counter(), 0
-        x, y = x.to(device), y.to(device)
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-        seen += len(y)
-        if i == batches + 1:
-            break
-    if t0 is None:
-        raise SystemExit(
-            f"--train {len(paths)} gives too few batches of 128 for --study-batches {batches} "
-            "(two warm-up batches come first): raise --train"
-        )
+def peak(device):
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    return next((flops for key, flops in PEAKS.items() if key in name), None)
+
+
+def sync(device):
     if device.type == "cuda":
-        torch.cuda.synchronize()
-    return seen / (time.perf_counter() - t0)
+        torch.cuda.synchronize(device)
+
+
+class Results:
+    """The job's numbers, rewritten to `path` whole (atomically) after each one."""
+
+    def __init__(self, path):
+        self.path, self.data = Path(path), {}
+
+    def add(self, **numbers):
+        self.data.update(numbers)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=2))
+        tmp.replace(self.path)
+        print(json.dumps(numbers), flush=True)
+
+
+def epoch(params, work, compile_=False):
+    """(trainer, net, the engine's own record of one epoch) for these params on the prepared data."""
+    trainer = engine.setup(params, work / "data/prepared/train.npz", work / "data/prepared/val.npz", log=print)
+    net = engine.wrap(trainer, {**params, "compile": compile_})
+    record, _ = engine.train_one_epoch(trainer, net, params, 0, 0, TrainLog())
+    return trainer, net, record
+
+
+def per_step(record, trainer):
+    steps = trainer.steps_per_epoch
+    return {"ms_per_step": 1000 * record["seconds"] / steps, "images_per_s": record["images_per_s"], "steps": steps}
+
+
+def profile_steps(trainer, net, params, device):
+    """Kernels per step and the GPU's busy fraction over one epoch, from torch.profiler (None on a CPU)."""
+    if device.type != "cuda":
+        return {"kernels_per_step": None, "gpu_busy_fraction": None}
+    activities = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+    t0 = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as prof:
+        engine.train_one_epoch(trainer, net, params, 1, 0, TrainLog())
+        sync(device)
+    wall = time.perf_counter() - t0
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    busy = sum(e.device_time for e in kernels) / 1e6  # microseconds
+    return {"kernels_per_step": len(kernels) / trainer.steps_per_epoch, "gpu_busy_fraction": busy / wall}
+
+
+def syncs_per_step(trainer, net, params, device):
+    """Host syncs per step, as CUDA's sync debug mode warns of them (None on a CPU)."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            engine.train_one_epoch(trainer, net, {**params, "display_interval": 10**9}, 2, 0, TrainLog())
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    return sum("synchroniz" in str(w.message) for w in caught) / trainer.steps_per_epoch
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", type=int, default=7500)
-    ap.add_argument("--val", type=int, default=2500)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--json", required=True, help="where the numbers go, rewritten after each")
+    ap.add_argument("--train", type=int, default=7500, help="sample train images (default: %(default)s)")
+    ap.add_argument("--val", type=int, default=2500, help="sample val images (default: %(default)s)")
     ap.add_argument("--depth", type=int, default=16)
-    ap.add_argument("--study-batches", type=int, default=20)
-    ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--epochs", type=int, default=20, help="epochs of the whole run at the end")
+    ap.add_argument("--no-full", action="store_true", help="skip the whole run at the end")
     args = ap.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    results = Results(args.json)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params.update(dataset="sample", depth=args.depth, epochs=args.epochs)
+    params["datasets"]["sample"] = {"train_per_class": args.train // 5, "val_per_class": args.val // 5}
+    macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
+    flops = 6 * macs  # forward 2 * MACs, backward twice the forward
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        params = yaml.safe_load((REPO / "params.yaml").read_text())
-        params.update(dataset="sample", depth=args.depth, epochs=args.epochs, compile=args.compile)
-        params["datasets"]["sample"] = {
-            "train_per_class": args.train // len(CLASSES),
-            "val_per_class": args.val // len(CLASSES),
-        }
-        t0 = time.perf_counter()
-        run_stages(params, work)
-        wall = time.perf_counter() - t0
-        history = json.loads((work / "models/train_log.json").read_text())
-        steady = [e["images_per_s"] for e in history["epochs"][1:]] or [history["epochs"][0]["images_per_s"]]
-        ours = float(np.median(steady))
-        train_rows = [r for r in select.read_manifest(work / "data/manifest.csv") if r["split"] == "train"]
-        paths = [work / "data/images" / r["file_name"] for r in train_rows]
-        labels = [CLASSES.index(r["class"]) for r in train_rows]
-        study = study_slice(paths, labels, args.depth, args.study_batches, device)
-
-    macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
-    train_flops_per_image = 6 * macs  # forward 2*MACs, backward twice the forward
-    print(
-        f"device: {history['device']}, torch {torch.__version__}; precision {history['precision']} "
-        f"({history['precision_reason']}); deterministic: {params['deterministic']}; "
-        f"checkpoint_every: {params['checkpoint_every']}; compile: {params['compile']}"
-    )
-    print(
-        f"pipeline (data stages, then {args.epochs} epochs, per-epoch val, evaluate): {wall:.1f} s; engine median "
-        f"{ours:.0f} img/s, "
-        f"final val acc {history['epochs'][-1]['val_acc']:.4f}"
-    )
-    print(f"study loop (JPEG per sample, 2 workers, fp32): {study:.0f} img/s")
-    print(f"ratio: {ours / study:.1f}x")
-    print(
-        f"MFU (engine, {history['precision']}, {train_flops_per_image / 1e9:.2f} GFLOP per training image, "
-        f"peak 790 TFLOP/s): "
-        f"{100 * ours * train_flops_per_image / PEAK_FLOPS:.2f}%"
-    )
+        run_stages(params, work, only=("download", "select", "fetch", "prepare"))
+        cwd = Path.cwd()
+        try:
+            os.chdir(work)  # checkpoints and the like land in the work folder
+            trainer, net, record = epoch({**params, "deterministic": True}, work)
+            device = trainer.device
+            results.add(
+                device=engine.device_name(device),
+                torch=torch.__version__,
+                precision=trainer.precision,
+                train_flops_per_image=flops,
+                peak_flops=peak(device),
+                eager_deterministic=per_step(record, trainer),
+            )
+            trainer, net, record = epoch({**params, "deterministic": False}, work)
+            eager = per_step(record, trainer)
+            results.add(eager_fast=eager)
+            if peak(device):
+                results.add(mfu_eager=eager["images_per_s"] * flops / peak(device))
+            results.add(**profile_steps(trainer, net, params, device))
+            results.add(syncs_per_step=syncs_per_step(trainer, net, params, device))
+            t0 = time.perf_counter()
+            engine.evaluate(trainer.model, *trainer.val, engine.EVAL_BATCH, trainer.autocast, channels_last=True)
+            sync(device)
+            results.add(evaluation_s=time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            checkpoints.save_checkpoint(trainer, work / "ckpt.pt", 1, trainer.steps_per_epoch, TrainLog())
+            results.add(checkpoint_s=time.perf_counter() - t0, checkpoint_mb=(work / "ckpt.pt").stat().st_size / 2**20)
+            if device.type == "cuda":  # compile: true is for CUDA (docs/gpu.md)
+                t0 = time.perf_counter()
+                trainer, net, _ = epoch({**params, "deterministic": False}, work, compile_=True)
+                first = time.perf_counter() - t0  # the compile and capture, then one epoch
+                record, _ = engine.train_one_epoch(trainer, net, params, 1, 0, TrainLog())
+                compiled = per_step(record, trainer)
+                results.add(compiled_first_epoch_s=first, compiled=compiled)
+                if peak(device):
+                    results.add(mfu_compiled=compiled["images_per_s"] * flops / peak(device))
+        finally:
+            os.chdir(cwd)
+        if not args.no_full:
+            t0 = time.perf_counter()
+            run_stages({**params, "deterministic": "auto"}, work)
+            log = TrainLog.read(work / "models/train_log.json")
+            results.add(
+                full_run={
+                    "epochs": args.epochs,
+                    "wall_s": time.perf_counter() - t0,
+                    "train_s": sum(e.seconds for e in log.epochs),
+                    "final_val_acc": log.epochs[-1].val_acc,
+                }
+            )
 
 
 if __name__ == "__main__":

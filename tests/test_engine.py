@@ -14,6 +14,7 @@ import time
 
 import pytest
 import torch
+import torch.utils._python_dispatch
 import yaml
 
 from conftest import MAIN_PARAMS, REPO, copy_repo, free_port, set_params
@@ -21,6 +22,7 @@ from skipnet.analysis import study
 from skipnet.data.prepare import load_split, save_split
 from skipnet.training import batches, checkpoints, engine
 from skipnet.training import precision as precisions
+from skipnet.training.history import TrainLog
 
 TIMING = ("seconds", "images_per_s")
 
@@ -262,3 +264,63 @@ def test_ddp_ranks_agree_resume_together_and_augment_as_one_rank(tiny_sample, tm
     resumed = ddp_result(outs["killed"], 2)
     assert [r["state"] for r in resumed] == [r["state"] for r in whole]  # parameters and buffers, every rank
     assert len(resumed[0]["orders"]) == 1  # it did resume: only the second epoch was drawn again
+
+
+def test_a_resume_with_the_tensor_lr_ends_where_an_uninterrupted_run_ends(tiny_sample, tmp_path):
+    """fp32 on a CPU: fused Adam with the lr a tensor that the schedule writes each step (warmup, then cosine)."""
+    p = params(epochs=3, batch_size=32, precision="fp32", lr_schedule="cosine", warmup_epochs=1)
+    whole, _ = engine.train(p, *tiny_sample, tmp_path / "whole.pt", tmp_path / "r1", log=lambda *_: None)
+    assert torch.is_tensor(engine.setup(p, *tiny_sample, log=lambda *_: None).optimizer.param_groups[0]["lr"])
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(record):
+        if record.epoch == 1:
+            raise Stop  # as if killed once the first epoch's checkpoint is written
+
+    with pytest.raises(Stop):
+        engine.train(
+            p, *tiny_sample, tmp_path / "m.pt", tmp_path / "r2", log=lambda *_: None, on_epoch=stop_after_first
+        )
+    logged = []
+    resumed, history = engine.train(p, *tiny_sample, tmp_path / "m.pt", tmp_path / "r2", log=logged.append)
+    assert any("resumed from" in line for line in logged) and [e.epoch for e in history.epochs] == [1, 2, 3]
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+class HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the operations that make the host wait for the device: a tensor read as a Python number (.item(),
+    .tolist(), a bool of a tensor), nonzero (its size is data-dependent), a copy to the CPU."""
+
+    SYNCS = {"aten._local_scalar_dense.default", "aten.nonzero.default", "aten.item.default"}
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        to_cpu = (
+            str(func) == "aten._to_copy.default"
+            and str((kwargs or {}).get("device")) == "cpu"
+            and any(getattr(a, "device", None) is not None and a.device.type != "cpu" for a in args)
+        )
+        self.count += str(func) in self.SYNCS or to_cpu
+        return out
+
+
+def test_a_step_that_does_not_log_never_waits_for_the_device(tiny_sample):
+    """The host syncs of an epoch do not grow with its steps: none in a step that does not log, a fixed few as the
+    epoch ends (its loss, accuracy and divergence check). fp32: fused Adam, as on a GPU (foreach Adam, bf16 on a
+    CPU, reads each parameter's step count on the host, where a CPU keeps it)."""
+    counts = {}
+    for batch in (48, 16):  # 2 and 6 steps an epoch
+        p = params(epochs=1, batch_size=batch, display_interval=1000, precision="fp32")
+        trainer = engine.setup(p, *tiny_sample, log=lambda *_: None)
+        net = engine.wrap(trainer, p)
+        with HostSyncs() as syncs:
+            engine.train_one_epoch(trainer, net, p, 0, 0, TrainLog())
+        counts[batch] = syncs.count
+    assert counts[48] == counts[16] <= 4, counts

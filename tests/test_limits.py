@@ -131,7 +131,6 @@ def test_an_unusable_checkpoint_is_set_aside_and_training_starts_over(tiny_sampl
         "version": checkpoints.CHECKPOINT_VERSION,
         "model": trainer.model.state_dict(),
         "optimizer": {},
-        "scheduler": {},
         "scaler": {},
         "rng_cpu": torch.get_rng_state(),
         "epoch": 1,

@@ -97,10 +97,10 @@ def load_stage(script):
     return module
 
 
-def run_stages(params, workdir):
-    """Run the stages' main functions in `workdir` on these params, in dvc.yaml's order; like DVC, a stage is skipped
-    when its params and data dependencies are what they were when it last finished here and its outputs are there
-    (so a seed that selects the same images reuses fetch and prepare)."""
+def run_stages(params, workdir, only=None):
+    """Run the stages' main functions in `workdir` on these params, in dvc.yaml's order (`only`: these stages alone);
+    like DVC, a stage is skipped when its params and data dependencies are what they were when it last finished here
+    and its outputs are there (so a seed that selects the same images reuses fetch and prepare)."""
     workdir.mkdir(parents=True, exist_ok=True)
     # absolute, since the stages run in workdir; spelled as given (no symlink resolved), as `dvc exp run` writes it
     absolute = with_overrides(params, {"datasets.folder.root": os.path.abspath(params["datasets"]["folder"]["root"])})
@@ -111,6 +111,8 @@ def run_stages(params, workdir):
     os.chdir(workdir)
     try:
         for stage in pipeline():
+            if only is not None and stage.name not in only:
+                continue
             key = stage_key(stage, absolute, ".")
             if done.get(stage.name) == key and all(Path(o).exists() for o in stage.outs):
                 continue

@@ -11,8 +11,8 @@ from ..files import atomic_path
 from .history import TrainLog
 
 # Bump when what save_checkpoint writes changes: a checkpoint of another version is set aside, never half-read.
-CHECKPOINT_VERSION = 3
-KEYS = ("model", "optimizer", "scheduler", "scaler", "rng_cpu", "epoch", "step", "history", "fingerprint")
+CHECKPOINT_VERSION = 4
+KEYS = ("model", "optimizer", "scaler", "rng_cpu", "epoch", "step", "history", "fingerprint")
 
 
 def unusable(ckpt, want_fingerprint, model):
@@ -68,7 +68,6 @@ def save_checkpoint(trainer, path, epoch, step, history):
             "version": CHECKPOINT_VERSION,
             "model": trainer.model.state_dict(),
             "optimizer": trainer.optimizer.state_dict(),
-            "scheduler": trainer.scheduler.state_dict(),
             "scaler": trainer.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "epoch": epoch,
@@ -93,7 +92,6 @@ def resume(trainer, path, log):
         return TrainLog(), 0, 0
     trainer.model.load_state_dict(ckpt["model"])
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
-    trainer.scheduler.load_state_dict(ckpt["scheduler"])
     trainer.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng_cpu"])
     return TrainLog.from_json(ckpt["history"]), ckpt["epoch"], ckpt["step"]

@@ -132,11 +132,24 @@ def make_optimizer(model, params, device, precision):
     # Measured (bench/train_throughput.py): fused Adam is faster on CUDA and for fp32 on CPU (+11% with
     # native bf16 hardware, +25% without); for bf16 on CPU foreach was 4% faster.
     fused = device.type == "cuda" or precision == "fp32"
-    fast = {"fused": True} if fused else {"foreach": True}
+    # Fused Adam takes the lr as a tensor, which the schedule writes in place (set_lr): on CUDA, with capturable, its
+    # step can then sit inside a CUDA graph. foreach (bf16 on a CPU) takes a float.
+    lr = torch.tensor(params["lr"], dtype=torch.float32, device=device) if fused else params["lr"]
+    fast = {"fused": True, "capturable": device.type == "cuda"} if fused else {"foreach": True}
     optimizer = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[params["optimizer"]]
-    return optimizer(
-        model.parameters(), lr=params["lr"], betas=(0.9, 0.999), weight_decay=params["weight_decay"], **fast
-    )
+    return optimizer(model.parameters(), lr=lr, betas=(0.9, 0.999), weight_decay=params["weight_decay"], **fast)
+
+
+def set_lr(optimizer, params, step, steps_per_epoch):
+    """Set the lr of the step after `step` steps (warmup, then the schedule), in place where it is a tensor; return
+    it as a float: the schedule is a function of the step alone, so a resume needs no scheduler state."""
+    value = params["lr"] * lr_factor(step, steps_per_epoch, params)
+    for group in optimizer.param_groups:
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(value)
+        else:
+            group["lr"] = value
+    return value
 
 
 def lr_factor(step, steps_per_epoch, params):
@@ -174,7 +187,9 @@ def fingerprint(params, precision, train_path):
     return h.hexdigest()
 
 
-EVAL_BATCH = 512  # images per forward pass when evaluating: the train stage's val pass and predict alike
+# Images per forward pass when evaluating (the train stage's val pass and predict alike): val's 1,915 images in two
+# passes. Without gradients a pass keeps about two layers' outputs: 1024 x 64 x 16 x 16 floats is 67 MB.
+EVAL_BATCH = 1024
 
 
 def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
@@ -201,7 +216,7 @@ class Trainer:
     precision_reason: str
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    steps_per_epoch: int
     criterion: nn.Module
     autocast: contextlib.AbstractContextManager
     scaler: torch.amp.GradScaler
@@ -241,7 +256,6 @@ def setup(params, train_path, val_path, log=print):
     optimizer = make_optimizer(model, params, device, precision)
     batch = params["batch_size"] // world
     steps_per_epoch = math.ceil(shard_size(len(labels), world) / batch)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, steps_per_epoch, params))
     return Trainer(
         device,
         rank,
@@ -250,7 +264,7 @@ def setup(params, train_path, val_path, log=print):
         precision_reason,
         model,
         optimizer,
-        scheduler,
+        steps_per_epoch,
         nn.CrossEntropyLoss(label_smoothing=params["label_smoothing"]),
         precisions.autocast(device.type, precision),
         precisions.grad_scaler(device.type, precision),
@@ -311,7 +325,7 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    last_lr = trainer.optimizer.param_groups[0]["lr"]
+    last_lr = params["lr"] * lr_factor(max(step - 1, 0), trainer.steps_per_epoch, params)
     bar = tqdm(
         range(0, len(order), trainer.batch),
         desc=f"epoch {epoch + 1}/{params['epochs']}",
@@ -348,10 +362,9 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
             history.grad_norms.append({"step": step, **grad_norms(trainer.groups)})
             bar.set_postfix(loss=f"{avg:.3f}")
             running, n_running = torch.zeros((), device=device), 0
-        last_lr = trainer.optimizer.param_groups[0]["lr"]  # what this step uses, before the scheduler moves it
+        last_lr = set_lr(trainer.optimizer, params, step - 1, trainer.steps_per_epoch)  # what this step uses
         trainer.scaler.step(trainer.optimizer)  # fp16: skips a step whose gradients overflowed
         trainer.scaler.update()
-        trainer.scheduler.step()
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = trainer.clock.now() - t0
