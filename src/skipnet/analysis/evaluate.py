@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..config.archs import ARCHITECTURES
+from ..config.params import KNOBS
 from ..data.prepare import train_and_eval_splits
 from ..errors import SkipnetError
 from ..files import atomic_write_json, atomic_write_text
@@ -61,15 +62,11 @@ def per_class_scores(matrix, classes):
     return scores
 
 
-# Training knobs a figure title shows when they are on (non-zero, true, or a schedule other than constant)
-TITLE_KNOBS = ("weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding", "flip")
-
-
 def run_title(params):
     """A run's name in figure titles and legends, e.g. "MyNet depth=16 no-skip lr=0.001 adamw weight_decay=0.05 ..."."""
     on = [
         f" {k}={params[k]:g}" if isinstance(params[k], float) else f" {k}={params[k]}"
-        for k in TITLE_KNOBS
+        for k in KNOBS  # shown when on: non-zero, true, or a schedule other than constant
         if params[k] not in (0, False, "constant")
     ]
     return f"{ARCHITECTURES[params['arch']].title(params)} lr={params['lr']:g} {params['optimizer']}{''.join(on)}"

@@ -8,7 +8,7 @@ from here (`python tools/run_grid.py --list`). Adding a configuration is one ent
 """
 
 from ..config.archs import not_read
-from ..config.params import cli_value, with_overrides
+from ..config.params import RECIPE_KEYS, cli_value, with_overrides
 
 # The improved recipe: six knobs away from the study's, chosen on a held-out tenth of train (val never read;
 # the "tuning" group below, reports/study.md "Tuning runs").
@@ -64,25 +64,6 @@ GROUPS = {
     },
 }
 CONFIGURATIONS = {name: overrides for runs in GROUPS.values() for name, overrides in runs.items()}
-# The params that make a configuration (what its runs' results depend on); the seed, the data source and how
-# a run executes (precision, launcher, logging) do not. Keys an architecture does not read are not compared.
-RECIPE_KEYS = (
-    "arch",
-    "depth",
-    "skip_connections",
-    "image_size",
-    "lr",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "weight_decay",
-    "label_smoothing",
-    "lr_schedule",
-    "warmup_epochs",
-    "crop_padding",
-    "flip",
-    "tune_holdout",
-)
 
 # The study's Table 1 (ECE60146 HW5, single runs): the configuration it is, its label and numbers.
 REPORTED = {

@@ -79,6 +79,22 @@ def _count_or_all(v):
     return ok, "an integer >= 1, or null for every image"
 
 
+# The training knobs off by default (the study's recipe), each a param of its own; figure titles show those on.
+KNOBS = ("weight_decay", "label_smoothing", "lr_schedule", "warmup_epochs", "crop_padding", "flip")
+# The params that make a configuration (what its runs' results depend on); the seed, the data source and how a run
+# executes (precision, launcher, logging) do not.
+RECIPE_KEYS = (
+    "arch",
+    "depth",
+    "skip_connections",
+    "image_size",
+    "lr",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    *KNOBS,
+    "tune_holdout",
+)
 # How a stage runs, not what it makes: dvc.yaml leaves these out of every stage's params, so that changing one
 # reruns nothing (tests/test_dvc_params.py).
 HOW_NOT_WHAT = ("fetch_workers", "fetch_timeout")

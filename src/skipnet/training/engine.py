@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from ..config.params import RECIPE_KEYS
 from ..config.seeds import stream_seed
 from ..data.prepare import train_and_eval_splits
 from ..errors import SkipnetError
@@ -36,28 +37,7 @@ from .models import build_model, model_file, model_summary
 from .pauses import PauseClock
 
 # Params that change what training computes: the resume checkpoint is keyed by them (and the data).
-TRAINING_KEYS = (
-    "classes",
-    "image_size",
-    "arch",
-    "depth",
-    "skip_connections",
-    "lr",
-    "epochs",
-    "batch_size",
-    "optimizer",
-    "weight_decay",
-    "label_smoothing",
-    "lr_schedule",
-    "warmup_epochs",
-    "crop_padding",
-    "flip",
-    "seed",
-    "display_interval",
-    "precision",
-    "deterministic",
-    "tune_holdout",
-)
+TRAINING_KEYS = (*RECIPE_KEYS, "classes", "seed", "display_interval", "precision", "deterministic")
 
 
 def setup_device(requested, deterministic):
@@ -288,7 +268,7 @@ def wrap(trainer, params):
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
     if compiled(params, trainer.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
         torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # inductor's flag too
-        net = torch.compile(net, mode="reduce-overhead")
+        net = torch.compile(net, mode="reduce-overhead", dynamic=False)  # a graph per batch shape: two
     return net
 
 
