@@ -8,12 +8,13 @@ import shlex
 import nbformat
 from nbclient import NotebookClient
 
-from conftest import QUICK_OVERRIDES, REPO, env, readme_line, sh
+from conftest import QUICK_OVERRIDES, REPO, SLOWER, env, readme_line, sh
 
 PARAMETERS = """REPO_URL = "not used: WORKDIR holds the repo"
 WORKDIR = {workdir!r}
 STUDY = False
 QUICK = {quick!r}
+VARIANT = {variant!r}
 INSTALL = False
 """
 
@@ -29,7 +30,8 @@ def test_the_colab_notebook_runs_a_students_path_and_shows_its_results(trained_r
     (tmp_path / "gitconfig").write_text("")
     nb = nbformat.read(REPO / "notebooks/colab.ipynb", as_version=4)
     (parameters,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    parameters.source = PARAMETERS.format(workdir=str(repo), quick=shlex.join(quick))
+    # the variant is the fixture's experiment `slower`: DVC's run-cache restores its training too
+    parameters.source = PARAMETERS.format(workdir=str(repo), quick=shlex.join(quick), variant=shlex.join(SLOWER))
     kernel_env = dict(env(), GIT_CONFIG_GLOBAL=str(tmp_path / "gitconfig"), GIT_CONFIG_NOSYSTEM="1")
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute(
         env=kernel_env

@@ -9,6 +9,11 @@ import numpy as np
 from conftest import REPO, copy_repo, env, set_params
 
 DATA_STAGES = ("stages/download.py", "stages/select_images.py", "stages/fetch.py", "stages/prepare.py")
+RUN_IN_TURN = """import runpy, sys
+for script in sys.argv[1:]:  # each as `python script` runs it: a spawned worker imports it as __mp_main__
+    sys.argv = [script]
+    runpy.run_path(script, run_name="__main__")
+"""
 HOLD_LOCK = """import runpy, sys
 train = runpy.run_path("stages/train.py")  # its functions; main does not run
 with train["workspace_lock"]():
@@ -39,9 +44,10 @@ def test_the_stages_run_without_fcntl_and_with_spawned_workers(tmp_path):
         batch_size=16,
         **{"datasets.sample.train_per_class": 8, "datasets.sample.val_per_class": 4},
     )
-    for script in DATA_STAGES:  # download generates the sample and prepare decodes it, both in worker pools
-        code, _, err = finish(as_if(repo, "--no-fcntl", "--spawn", script))
-        assert code == 0, f"{script}: {err[-2000:]}"
+    (repo / "stages.py").write_text(RUN_IN_TURN)
+    # download generates the sample and prepare decodes it, both in worker pools
+    code, _, err = finish(as_if(repo, "--no-fcntl", "--spawn", "stages.py", *DATA_STAGES))
+    assert code == 0, err[-2000:]
     with np.load(repo / "data/prepared/train.npz") as train:
         assert train["images"].shape == (5 * 8, 32, 32, 3) and train["images"].any()
 

@@ -99,25 +99,28 @@ def fetch(rows, out_dir, workers, timeout_s):
     todo = [r for r, ok in zip(wanted.values(), valid) if not ok]
     failures, fetched = [], 0
     pool = make_pool(workers, timeout_s)
-    with (
-        ThreadPoolExecutor(workers) as ex,
-        tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="fetch images", unit="img") as bar,
-    ):
-        futures = {ex.submit(fetch_one, pool, r["url"], out_dir / r["file_name"]): r for r in todo}
-        for fut in as_completed(futures):
-            err = fut.exception()
-            if err is not None:
-                row = futures[fut]
-                failures.append((row["image_id"], row["url"], str(err)))
-            else:
-                fetched += 1
-            bar.update(1)
-            if not fetched and len(failures) >= GIVE_UP_AFTER:
-                ex.shutdown(cancel_futures=True)
-                raise SkipnetError(
-                    f"the first {len(failures)} images all failed, e.g. {failures[0][1]} "
-                    f"({failures[0][2]}); stopped. Check the network or coco.base_url, then rerun"
-                )
+    ex = ThreadPoolExecutor(workers)
+    giving_up = False
+    try:
+        with tqdm(total=len(wanted), initial=len(wanted) - len(todo), desc="fetch images", unit="img") as bar:
+            futures = {ex.submit(fetch_one, pool, r["url"], out_dir / r["file_name"]): r for r in todo}
+            for fut in as_completed(futures):
+                err = fut.exception()
+                if err is not None:
+                    row = futures[fut]
+                    failures.append((row["image_id"], row["url"], str(err)))
+                else:
+                    fetched += 1
+                bar.update(1)
+                if not fetched and len(failures) >= GIVE_UP_AFTER:
+                    giving_up = True
+                    raise SkipnetError(
+                        f"the first {len(failures)} images all failed, e.g. {failures[0][1]} "
+                        f"({failures[0][2]}); stopped. Check the network or coco.base_url, then rerun"
+                    )
+    finally:
+        # giving up, say so now: the requests in flight are still in their retries, their results unwanted
+        ex.shutdown(wait=not giving_up, cancel_futures=True)
     if failures:
         failures.sort(key=lambda f: f[1])
         listing = "; ".join(f"image {i} {u} ({why})" for i, u, why in failures[:10])
