@@ -12,7 +12,7 @@ sample, 32x32), then, each written to --json as soon as it is measured, so a tim
 - last, the whole pipeline (data stages, 20 epochs, evaluate) as a grid run would do it, timed.
 
     python bench/gpu_check.py --json gpu_check.json                 # the GPU job, under 5 minutes on an H100
-    python bench/gpu_check.py --json /tmp/x.json --train 160 --val 40 --depth 1 --epochs 1 --no-full   # a CPU smoke
+    python bench/gpu_check.py --json /tmp/x.json --train 160 --val 40 --depth 1 --size 8 --no-full   # a CPU smoke
 """
 
 import argparse
@@ -123,14 +123,17 @@ def main():
     ap.add_argument("--train", type=int, default=7500, help="sample train images (default: %(default)s)")
     ap.add_argument("--val", type=int, default=2500, help="sample val images (default: %(default)s)")
     ap.add_argument("--depth", type=int, default=16)
+    ap.add_argument("--size", type=int, default=32, help="image_size (default: %(default)s, the study's)")
     ap.add_argument("--epochs", type=int, default=20, help="epochs of the whole run at the end")
     ap.add_argument("--no-full", action="store_true", help="skip the whole run at the end")
     args = ap.parse_args()
     results = Results(args.json)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params.update(dataset="sample", depth=args.depth, epochs=args.epochs)
+    params.update(dataset="sample", depth=args.depth, epochs=args.epochs, image_size=args.size)
     params["datasets"]["sample"] = {"train_per_class": args.train // 5, "val_per_class": args.val // 5}
-    macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES)), 32)["macs_per_image"]
+    macs = model_summary(MyNet(depth=args.depth, num_classes=len(CLASSES), image_size=args.size), args.size)[
+        "macs_per_image"
+    ]
     flops = 6 * macs  # forward 2 * MACs, backward twice the forward
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

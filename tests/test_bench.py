@@ -21,11 +21,11 @@ def test_every_bench_script_imports_with_the_current_layout():
 
 def test_the_gpu_job_runs_on_a_cpu_with_a_tiny_model_and_writes_its_json_as_it_goes(tmp_path):
     out = tmp_path / "gpu_check.json"
-    args = ["--json", str(out), "--train", "160", "--val", "40", "--depth", "1", "--no-full"]
+    args = ["--json", str(out), "--train", "160", "--val", "40", "--depth", "1", "--size", "8", "--no-full"]
     sh([sys.executable, str(REPO / "bench/gpu_check.py"), *args], cwd=tmp_path)
     got = json.loads(out.read_text())
     assert got["device"].startswith("cpu") and got["peak_flops"] is None and got["train_flops_per_image"] > 0
     for mode in ("eager_deterministic", "eager_fast"):
         assert got[mode]["steps"] == 2 and got[mode]["ms_per_step"] > 0 and got[mode]["images_per_s"] > 0
-    assert got["evaluation_s"] > 0 and got["checkpoint_s"] > 0 and got["checkpoint_mb"] > 1
+    assert got["evaluation_s"] > 0 and got["checkpoint_s"] > 0 and got["checkpoint_mb"] > 0.1
     assert got["kernels_per_step"] is None and got["syncs_per_step"] is None  # CUDA's measures, on a CPU: none

@@ -1,15 +1,14 @@
 """device: auto never trains on the CPU for want of a usable GPU without a word. The GPUs, drivers and torch builds
 here are stubs (no GPU on the machines that run this suite): facts passed to devices.choose, an nvidia-smi script on
-PATH, and torch.cuda answering False (tests/as_if.py); the CPU cases run for real."""
+PATH, and torch.cuda answering False (tests/as_if.py); the CPU cases run for real (the train stage with
+device: cpu, tests/test_portability.py; device: auto, every quick start)."""
 
-import json
 import os
 import stat
 import subprocess
 import sys
 
 import pytest
-import yaml
 
 from conftest import REPO, env
 from skipnet.errors import SkipnetError
@@ -140,7 +139,7 @@ def train_stage(repo, *flags, path=None):
     )
 
 
-def test_the_train_stage_stops_before_writing_anything_then_trains_on_the_cpu_on_purpose(tiny_sample, tmp_path):
+def test_the_train_stage_stops_before_writing_anything(tiny_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
     for gpu, flags in (
@@ -152,12 +151,6 @@ def test_the_train_stage_stops_before_writing_anything_then_trains_on_the_cpu_on
         assert proc.returncode == 1 and len(lines) == 1, proc.stderr
         assert lines[0].startswith("error: this machine has an NVIDIA GPU that torch cannot use: " + gpu.split(",")[0])
         assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before  # nothing written
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    (repo / "params.yaml").write_text(yaml.safe_dump({**params, "device": "cpu"}, sort_keys=False))
-    proc = train_stage(repo, "--gpu-unreachable", path=tmp_path / "Tesla T4")
-    assert proc.returncode == 0, proc.stderr
-    assert "(asked for (device: cpu)); precision:" in proc.stdout
-    assert json.loads((repo / "models/train_log.json").read_text())["device"].startswith("cpu")
 
 
 def test_a_gpu_this_build_supports_but_cannot_reach_points_at_torch_cuda_init():

@@ -42,6 +42,7 @@ def test_the_stages_run_without_fcntl_and_with_spawned_workers(tmp_path):
         depth=1,
         epochs=1,
         batch_size=16,
+        device="cpu",
         **{"datasets.sample.train_per_class": 8, "datasets.sample.val_per_class": 4},
     )
     (repo / "stages.py").write_text(RUN_IN_TURN)
@@ -59,4 +60,5 @@ def test_the_stages_run_without_fcntl_and_with_spawned_workers(tmp_path):
     assert finish(holder)[0] == 0  # released
     code, out, err = finish(as_if(repo, "--no-fcntl", "--spawn", "stages/train.py"))
     assert code == 0 and "epoch 1/1:" in out, err
+    assert "(asked for (device: cpu)); precision:" in out  # device: cpu trains on purpose (test_devices.py: why)
     assert (repo / "models/model.pt").exists()
