@@ -24,7 +24,6 @@ from skipnet.data.prepare import load_split, save_split
 from skipnet.training import batches, checkpoints, engine
 from skipnet.training import precision as precisions
 from skipnet.training.history import TrainLog
-from skipnet.training.models import MyNet
 
 TIMING = ("seconds", "images_per_s")
 
@@ -344,8 +343,6 @@ def test_the_model_compiles_whole_one_graph_per_batch_shape_and_trains_as_eager(
     an eager run within 1e-4 (fp32)."""
     from torch._dynamo.utils import counters
 
-    explained = torch._dynamo.explain(MyNet(depth=1, num_classes=5))(torch.zeros(4, 3, 32, 32))
-    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
     p = params(epochs=1, batch_size=40, precision="fp32", display_interval=1000)
     states = []
     for compiled in (False, True):
@@ -355,6 +352,6 @@ def test_the_model_compiles_whole_one_graph_per_batch_shape_and_trains_as_eager(
         net = torch.compile(trainer.model, backend="aot_eager", dynamic=False) if compiled else trainer.model
         engine.train_one_epoch(trainer, net, p, 0, 0, TrainLog())
         states.append(trainer.model.state_dict())
-    assert counters["stats"]["unique_graphs"] == 2  # the full batches' shape and the last one's
+    assert counters["stats"]["unique_graphs"] == 2 and not counters["graph_break"]  # a graph a shape, no break
     for name, eager in states[0].items():
         assert torch.allclose(states[1][name].float(), eager.float(), atol=1e-4, rtol=1e-4), name

@@ -3,6 +3,7 @@ Special files are real FIFOs; a full disk is a real 1 MiB tmpfs (mounting it nee
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 
@@ -222,7 +223,7 @@ def test_predict_names_special_files_without_opening_them_and_escapes_names(tmp_
     assert len(out.strip().splitlines()) == 2 and "a\\nboat  99.9%.jpg" in out, out  # the header and one row
 
 
-def test_a_model_with_non_finite_weights_is_refused_in_the_table_and_in_json(tmp_path):
+def test_a_model_with_non_finite_weights_is_refused_in_the_table_and_in_json(tmp_path, capsys):
     saved = a_model_file(tmp_path / "model.pt")
     saved["state_dict"]["fc2.bias"][0] = float("nan")
     torch.save(saved, tmp_path / "model.pt")
@@ -230,5 +231,15 @@ def test_a_model_with_non_finite_weights_is_refused_in_the_table_and_in_json(tmp
     model, config = load_model_file(tmp_path / "model.pt")
     with pytest.raises(SkipnetError, match="non-finite outputs for 1 of 1 images"):  # both outputs come through here
         probabilities(model, config, np.zeros((1, 32, 32, 3), np.uint8))
-    code, out, lines, _ = predict(tmp_path, "--model", tmp_path / "model.pt", tmp_path / "photo.jpg", "--json")
-    assert code == 2 and out == "" and len(lines) == 1 and "non-finite outputs" in lines[0], lines
+    argv, sys.argv = (
+        sys.argv,
+        ["predict.py", "--model", str(tmp_path / "model.pt"), str(tmp_path / "photo.jpg"), "--json"],
+    )
+    try:  # in this process: nothing here can block
+        with pytest.raises(SystemExit) as exit_status:
+            runpy.run_path(str(REPO / "tools/predict.py"), run_name="__main__")
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert exit_status.value.code == 2 and out == "" and len(lines) == 1 and "non-finite outputs" in lines[0], lines
