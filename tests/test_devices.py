@@ -142,8 +142,9 @@ def train_stage(repo, *flags, path=None):
 def test_the_train_stage_stops_before_writing_anything(tiny_sample, tmp_path):
     repo = _stage_repo(tmp_path / "r", tiny_sample, epochs=1)
     before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    # the P100 and the driver checks: unit tests above; here the two ways torch fails to reach a GPU
     for gpu, flags in (
-        ("Tesla T4, 7.5, 550.54.15", ["--gpu-unreachable"]),  # the P100: unit tests above
+        ("Tesla T4, 7.5, 550.54.15", ["--gpu-unreachable"]),
         ("NVIDIA A100-SXM4-40GB, 8.0, 580.65.06", ["--cpu-only-build"]),
     ):
         proc = train_stage(repo, *flags, path=fake_nvidia_smi(tmp_path / gpu.split(",")[0], [gpu]))
