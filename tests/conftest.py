@@ -213,6 +213,12 @@ def tiny_sample(small_sample, tmp_path_factory):
 
 
 BOAT_DOG = REPO.parent / "shared/data/coco-boat-dog-64"
+# The small configuration boat_dog_repo trains (tests/test_report.py runs it again without DVC)
+BOAT_DOG_SETS = [
+    *("-S", "classes=[boat,dog]"),
+    *("-S", "datasets.folder.train_per_class=200", "-S", "datasets.folder.val_per_class=100"),
+    *("-S", "depth=1", "-S", "epochs=2", "-S", "batch_size=64"),
+]
 
 
 @pytest.fixture(scope="session")
@@ -222,27 +228,7 @@ def boat_dog_repo(tmp_path_factory):
         pytest.skip(f"{BOAT_DOG} is not here")
     repo = copy_repo(tmp_path_factory.mktemp("boat_dog") / "repo")
     sh(
-        [
-            "dvc",
-            "exp",
-            "run",
-            "-S",
-            "dataset=folder",
-            "-S",
-            "classes=[boat,dog]",
-            "-S",
-            f"datasets.folder.root={BOAT_DOG}",
-            "-S",
-            "datasets.folder.train_per_class=200",
-            "-S",
-            "datasets.folder.val_per_class=100",
-            "-S",
-            "depth=1",
-            "-S",
-            "epochs=2",
-            "-S",
-            "batch_size=64",
-        ],
+        ["dvc", "exp", "run", "-S", "dataset=folder", "-S", f"datasets.folder.root={BOAT_DOG}", *BOAT_DOG_SETS],
         cwd=repo,
     )
     return repo

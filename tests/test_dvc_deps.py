@@ -11,16 +11,16 @@ from conftest import REPO
 SRC = REPO / "src"
 
 
-def module_file(name):
+def module_file(name, src=SRC):
     """The file of a dotted skipnet module name, or None (a package's __init__ is only its docstring)."""
-    path = SRC.joinpath(*name.split("."))
+    path = src.joinpath(*name.split("."))
     return path.with_suffix(".py") if path.with_suffix(".py").exists() else None
 
 
-def imported_modules(path):
-    """skipnet modules a file imports anywhere in it (top level or inside a function), by file path."""
+def imported_modules(path, src=SRC):
+    """skipnet modules a file imports anywhere in it (top level or inside a function), by file path under `src`."""
     path = Path(path).resolve()
-    package = ".".join(path.relative_to(SRC).parent.parts) if SRC in path.parents else ""
+    package = ".".join(path.relative_to(src).parent.parts) if src in path.parents else ""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -32,7 +32,7 @@ def imported_modules(path):
                 else node.module
             )
             found |= {base} | {f"{base}.{a.name}" for a in node.names}  # `from pkg import module` too
-    return {module_file(n) for n in found if n.split(".")[0] == "skipnet"} - {None}
+    return {module_file(n, src) for n in found if n.split(".")[0] == "skipnet"} - {None}
 
 
 def closure(script):

@@ -1,11 +1,10 @@
 """Imports go down only: errors and files at the bottom, then config, data, training, analysis, then cli; the stages
 and tools on top. Read from the code with ast, as tests/test_dvc_deps.py reads each stage's import closure."""
 
-import ast
-import importlib.util
 import shutil
 
 from conftest import REPO
+from test_dvc_deps import imported_modules
 
 RANK = {"errors": 0, "files": 0, "config": 1, "data": 2, "training": 3, "analysis": 4, "cli": 5}  # bottom to top
 TOP = len(RANK)  # stages/ and tools/
@@ -15,29 +14,12 @@ def layer(path, src):
     return RANK[path.relative_to(src / "skipnet").parts[0].removesuffix(".py")] if src in path.parents else TOP
 
 
-def imported(path, src):
-    """The top-level parts of skipnet (errors, config, data, ...) a file imports, anywhere in it."""
-    package = ".".join(path.relative_to(src).parent.parts) if src in path.parents else ""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = (
-                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
-                if node.level
-                else node.module
-            )
-            names |= {f"{base}.{a.name}" for a in node.names}
-    return {n.split(".")[1] for n in names if n.startswith("skipnet.") and n.split(".")[1] in RANK}
-
-
 def upward_imports(src, files):
     return sorted(
-        f"{f.relative_to(f.parents[2])} imports skipnet.{part}"
+        f"{f.relative_to(f.parents[2])} imports skipnet.{m.relative_to(src / 'skipnet').parts[0].removesuffix('.py')}"
         for f in files
-        for part in imported(f, src)
-        if RANK[part] > layer(f, src)
+        for m in imported_modules(f, src)
+        if layer(m, src) > layer(f, src)
     )
 
 

@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 
-from conftest import BOAT_DOG, MAIN_PARAMS, REPO, committed, documents, sh
+from conftest import BOAT_DOG, BOAT_DOG_SETS, MAIN_PARAMS, REPO, committed, documents, sh
 from skipnet.analysis import provenance, records, report, study, tables, verdicts
 from skipnet.config.params import with_overrides
 from skipnet.errors import SkipnetError
@@ -316,18 +316,7 @@ def test_dvc_free_runner_gives_the_dvc_experiments_numbers(boat_dog_repo, tmp_pa
         str(BOAT_DOG),
         "--runs",
         "mynet16-lr1e-3",
-        "-S",
-        "classes=[boat,dog]",
-        "-S",
-        "datasets.folder.train_per_class=200",
-        "-S",
-        "datasets.folder.val_per_class=100",
-        "-S",
-        "depth=1",
-        "-S",
-        "epochs=2",
-        "-S",
-        "batch_size=64",
+        *BOAT_DOG_SETS,
         "--params",
         str(tmp_path / "params.yaml"),
         "--out",
