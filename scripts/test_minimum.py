@@ -11,6 +11,7 @@ arguments given (default: the whole suite). Record what it printed in bench/RESU
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -80,7 +81,8 @@ def main():
         text=True,
     ).stdout.strip()
     print(f"minimums: {' '.join(pins)}\n{versions}; `pip install -e .` keeps them", flush=True)
-    sys.exit(subprocess.run([python, "-m", "pytest", "-q", *args.pytest_args], cwd=REPO).returncode)
+    env = dict(os.environ, PATH=f"{args.venv / 'bin'}{os.pathsep}{os.environ['PATH']}")  # as if activated
+    sys.exit(subprocess.run([python, "-m", "pytest", "-q", *args.pytest_args], cwd=REPO, env=env).returncode)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -218,7 +219,7 @@ def test_outside_a_git_checkout_the_runner_stops_before_training(tmp_path):
     (tmp_path / "params.yaml").write_text(committed("params.yaml"))
     (tmp_path / "dvc.yaml").write_text(committed("dvc.yaml"))
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "src"), "GIT_CEILING_DIRECTORIES": str(tmp_path.parent)}
-    argv = ["python", "tools/run_grid.py", "--data", "folder", "--runs"]
+    argv = [sys.executable, "tools/run_grid.py", "--data", "folder", "--runs"]
     proc = subprocess.run([*argv, "mynet16-lr1e-3"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert proc.returncode == 1 and proc.stderr == (
         "error: the code's git commit is 'unknown' (no git checkout here?): "
