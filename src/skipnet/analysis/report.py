@@ -166,10 +166,7 @@ def study_block():
     rows = [
         [
             label,
-            *(
-                f"{100 * n['val_acc']:.2f}%" if k == "val_acc" else f"{n[k]:.3f}" if k in n else ""
-                for k in ("val_acc", "train_loss", "val_loss")
-            ),
+            *(verdicts.metric_format(k)(n[k]) if k in n else "" for k in ("val_acc", "train_loss", "val_loss")),
         ]
         for label, n in study.REPORTED.values()
     ]
@@ -185,8 +182,8 @@ def table1_block(runs, defaults):
         [
             r.label,
             r.metric,
-            pct(r.study) if r.metric == "val_acc" else f"{r.study:.3f}",
-            f"{pct(r.mean) if r.metric == 'val_acc' else f'{r.mean:.3f}'} (n = {r.n})",
+            verdicts.metric_format(r.metric)(r.study),
+            f"{verdicts.metric_format(r.metric)(r.mean)} (n = {r.n})",
             r.verdict,
         ]
         for r in verdicts.reproduction_rows(configs)

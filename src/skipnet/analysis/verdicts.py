@@ -33,7 +33,8 @@ def p_text(p):
     return "-" if p is None else f"{p:.3g}"
 
 
-def _fmt(metric):
+def metric_format(metric):
+    """How a value of `metric` is written in every table: accuracy as a percentage, losses to three decimals."""
     return (lambda x: f"{100 * x:.2f}%") if metric == "val_acc" else (lambda x: f"{x:.3f}")
 
 
@@ -97,7 +98,7 @@ def reproduction(configs):
     """reproduction_rows as the report's markdown."""
     rows = []
     for r in reproduction_rows(configs):
-        f = _fmt(r.metric)
+        f = metric_format(r.metric)
         pred = "-" if r.pred_low is None else f"[{f(r.pred_low)}, {f(r.pred_high)}]"
         outside = " **the study's number is outside our prediction interval**" if r.outside else ""
         ci90 = "-" if r.low90 is None else f"[{f(r.low90)}, {f(r.high90)}]"

@@ -20,9 +20,10 @@ from ..errors import SkipnetError
 
 # The oldest driver each CUDA major version runs on (NVIDIA's CUDA minor version compatibility table).
 MIN_DRIVER = {11: 450, 12: 525, 13: 580}
-# PyTorch's CUDA 12.6 builds are the ones with kernels for GPUs before Turing (compute capability 5.0 to 9.0).
+# PyTorch's CUDA 12.6 builds are the ones with kernels for GPUs before Turing (compute capability 5.0 to 9.0);
+# no current build has kernels below 5.0.
 LEGACY_CUDA = "12.6"
-LEGACY_CAPABILITIES = ((5, 0), (9, 0))
+OLDEST_CAPABILITY = (5, 0)
 PROC_DRIVER = Path("/proc/driver/nvidia")
 
 
@@ -113,7 +114,7 @@ def driver_major(gpu):
 
 def build_for(gpu, build):
     """How to get a torch that drives `gpu`: the pip command of the build it needs, or what to change first."""
-    if gpu.capability and gpu.capability < LEGACY_CAPABILITIES[0]:
+    if gpu.capability and gpu.capability < OLDEST_CAPABILITY:
         return "no current torch build has kernels for it"
     driver = driver_major(gpu)
     if driver is not None and driver < MIN_DRIVER[12]:

@@ -123,13 +123,18 @@ def make_optimizer(model, params, device, precision):
 def set_lr(optimizer, params, step, steps_per_epoch):
     """Set the lr of the step after `step` steps (warmup, then the schedule), in place where it is a tensor; return
     it as a float: the schedule is a function of the step alone, so a resume needs no scheduler state."""
-    value = params["lr"] * lr_factor(step, steps_per_epoch, params)
+    value = scheduled_lr(params, step, steps_per_epoch)
     for group in optimizer.param_groups:
         if torch.is_tensor(group["lr"]):
             group["lr"].fill_(value)
         else:
             group["lr"] = value
     return value
+
+
+def scheduled_lr(params, step, steps_per_epoch):
+    """The lr of the step after `step` steps."""
+    return params["lr"] * lr_factor(step, steps_per_epoch, params)
 
 
 def lr_factor(step, steps_per_epoch, params):
@@ -305,7 +310,7 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
     # Sums stay on the device: one host sync per logging interval, not per step.
     running, n_running = torch.zeros((), device=device), 0
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-    last_lr = params["lr"] * lr_factor(max(step - 1, 0), trainer.steps_per_epoch, params)
+    last_lr = scheduled_lr(params, max(step - 1, 0), trainer.steps_per_epoch)
     bar = tqdm(
         range(0, len(order), trainer.batch),
         desc=f"epoch {epoch + 1}/{params['epochs']}",

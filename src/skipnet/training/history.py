@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from ..errors import SkipnetError
 
@@ -63,7 +64,7 @@ class TrainLog:
 
     @classmethod
     def read(cls, path):
-        return cls.from_json(json.loads(open(path).read()), str(path))
+        return cls.from_json(json.loads(Path(path).read_text()), str(path))
 
 
 def headline(epochs):
