@@ -91,7 +91,10 @@ def resume(trainer, path, log):
     if ckpt is None:
         return TrainLog(), 0, 0
     trainer.model.load_state_dict(ckpt["model"])
+    lrs = [group["lr"] for group in trainer.optimizer.param_groups]
     trainer.optimizer.load_state_dict(ckpt["optimizer"])
+    for group, lr in zip(trainer.optimizer.param_groups, lrs):  # the saved lr tensor was loaded to the CPU; keep the
+        group["lr"] = lr  # one on the training device, which the schedule writes before every step (engine.set_lr)
     trainer.scaler.load_state_dict(ckpt["scaler"])
     torch.set_rng_state(ckpt["rng_cpu"])
     return TrainLog.from_json(ckpt["history"]), ckpt["epoch"], ckpt["step"]
