@@ -7,7 +7,7 @@ sample, 32x32), then, each written to --json as soon as it is measured, so a tim
 - ms per step and images/s of one epoch through the engine's own `train_one_epoch`, eager with deterministic
   algorithms on and off, and compiled (`compile: true`, CUDA graphs) with its compile seconds;
 - kernels per step and the GPU's busy fraction (torch.profiler), host syncs per step (CUDA's sync debug mode);
-- the seconds of one evaluation over val and of one resume checkpoint;
+- the seconds of one evaluation over val and of one resume checkpoint (and of its snapshot, which training waits for);
 - MFU against the device's own dense bf16 (or fp16) peak, where its name is known;
 - last, the whole pipeline (data stages, 20 epochs, evaluate) as a grid run would do it, timed.
 
@@ -159,12 +159,18 @@ def main():
             results.add(**profile_steps(trainer, net, params, device))
             results.add(syncs_per_step=syncs_per_step(trainer, net, params, device))
             t0 = time.perf_counter()
-            engine.evaluate(trainer.model, *trainer.val, engine.EVAL_BATCH, trainer.autocast, channels_last=True)
+            engine.evaluate(trainer.model, *trainer.val, engine.EVAL_BATCH, trainer.autocast)
             sync(device)
             results.add(evaluation_s=time.perf_counter() - t0)
             t0 = time.perf_counter()
-            checkpoints.save_checkpoint(trainer, work / "ckpt.pt", 1, trainer.steps_per_epoch, TrainLog())
-            results.add(checkpoint_s=time.perf_counter() - t0, checkpoint_mb=(work / "ckpt.pt").stat().st_size / 2**20)
+            with checkpoints.CheckpointWriter() as writer:
+                writer.save(trainer, work / "ckpt.pt", 1, trainer.steps_per_epoch, TrainLog())
+                training_thread_s = time.perf_counter() - t0  # the snapshot: what training waits for
+            results.add(
+                checkpoint_training_thread_s=training_thread_s,
+                checkpoint_s=time.perf_counter() - t0,
+                checkpoint_mb=(work / "ckpt.pt").stat().st_size / 2**20,
+            )
             if device.type == "cuda":  # compile: true is for CUDA (docs/gpu.md)
                 t0 = time.perf_counter()
                 trainer, net, _ = epoch({**params, "deterministic": False}, work, compile_=True)

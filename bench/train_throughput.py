@@ -3,7 +3,7 @@
 Study-faithful loop: JPEG files on disk, PIL open + ToTensor + Resize + Normalize per sample,
 DataLoader(batch 128, shuffle, 2 workers), fp32 Adam. Ours: the engine's own epoch step
 (engine.setup + engine.train_one_epoch, exactly what training runs: uint8 tensors in memory, batches
-by index, normalization on the device, channels_last), in fp32 and bf16 autocast; and what
+by index, images normalized once on the device, channels_last), in fp32 and bf16 autocast; and what
 `precision: auto` picks on this CPU, and why.
 
     python bench/train_throughput.py [--depth 16] [--batches 6]
@@ -131,7 +131,7 @@ def time_overhead(images, depth, steps, size):
     net = MyNet(depth=depth, num_classes=len(CLASSES), image_size=size).to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     groups, pad = net.stage_groups(), study.IMPROVED["crop_padding"]
-    x_all = torch.from_numpy(images).permute(0, 3, 1, 2)
+    x_all, _ = engine.to_device_tensors(images, np.zeros(len(images)), torch.device("cpu"), torch.float32)
     y_all = torch.randint(0, len(CLASSES), (len(x_all),))
     draws = batches.augment_draws(len(x_all), pad, torch.Generator().manual_seed(1), torch.device("cpu"))
     gen = torch.Generator().manual_seed(1)
@@ -144,7 +144,7 @@ def time_overhead(images, depth, steps, size):
         for way, prepare in ways.items():
             i = (b * 128) % (len(x_all) - 127)
             t0 = time.perf_counter()
-            x, norms = prepare(engine.normalize(x_all[i : i + 128], channels_last=True), i)
+            x, norms = prepare(x_all[i : i + 128], i)
             t1 = time.perf_counter()
             loss = torch.nn.functional.cross_entropy(net(x), y_all[i : i + 128])
             opt.zero_grad(set_to_none=True)

@@ -24,6 +24,7 @@ from skipnet.data.prepare import load_split, save_split
 from skipnet.training import batches, checkpoints, engine
 from skipnet.training import precision as precisions
 from skipnet.training.history import TrainLog
+from skipnet.training.models import build_model
 
 TIMING = ("seconds", "images_per_s")
 
@@ -80,6 +81,24 @@ def test_explicit_bf16_trains_on_any_cpu(tiny_sample, tmp_path):
     )
     assert h.precision == "bf16" and h.precision_reason.startswith("asked for")
     assert len(h.running_loss) == 3 and all(math.isfinite(r["loss"]) for r in h.running_loss)
+
+
+@pytest.mark.parametrize("arch", ["mynet", "net3"])
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_images_normalized_once_are_what_the_first_layer_took_per_batch(arch, precision, tiny_sample):
+    """Images normalized once, in the dtype autocast runs the first layer in, give bit for bit the logits of the
+    per-batch path they replace (uint8 batch -> fp32 Normalize(0.5, 0.5) -> channels_last -> autocast)."""
+    images, labels, _ = load_split(tiny_sample[0])
+    x, _ = engine.to_device_tensors(images, labels, torch.device("cpu"), engine.input_dtype(precision))
+    assert x.dtype == {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[precision]
+    per_batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().float().div_(127.5).sub_(1.0)
+    per_batch = per_batch.contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(0)
+    model = build_model({**MAIN_PARAMS, "arch": arch, "depth": 1, "image_size": 32}, 5)
+    model = model.to(memory_format=torch.channels_last)
+    idx = torch.tensor([5, 0, 17, 3])
+    with torch.no_grad(), precisions.autocast("cpu", precision):
+        assert torch.equal(model(x[idx]), model(per_batch[idx]))
 
 
 def test_improved_recipe_learns_the_sample(small_sample, tmp_path):
@@ -180,20 +199,50 @@ def test_deterministic_auto_is_on_for_a_cpu_and_says_why():
         torch.use_deterministic_algorithms(True)
 
 
+class Stop(Exception):
+    """Raised by an on_epoch callback: as if the run were killed there."""
+
+
+def stop_at(epoch):
+    def on_epoch(record):
+        if record.epoch == epoch:
+            raise Stop
+
+    return on_epoch
+
+
 def test_a_checkpoint_every_n_epochs_and_none_after_the_last(tiny_sample, tmp_path):
-    train, val = tiny_sample
-    seen = []
-    engine.train(
-        params(epochs=3, batch_size=32, checkpoint_every=2),
-        train,
-        val,
-        tmp_path / "m.pt",
-        tmp_path / "resume",
-        log=lambda *_: None,
-        on_epoch=lambda r: seen.append((r.epoch, len(list((tmp_path / "resume").glob("*.pt"))))),
-    )
-    assert seen == [(1, 0), (2, 1), (3, 1)]  # after epoch 3 the model is written and the checkpoint removed
-    assert not list((tmp_path / "resume").glob("*.pt")) and (tmp_path / "m.pt").exists()
+    """checkpoint_every 2 of 3 epochs: a run stopped after epoch 1 leaves none; stopped after epoch 3 (the last,
+    which writes none), epoch 2's, whole (the write under way when training stops is finished); a run that ends
+    leaves none and the model."""
+    p, resume_dir = params(epochs=3, batch_size=32, checkpoint_every=2), tmp_path / "resume"
+    for epoch, saved in ((1, []), (3, [2])):
+        shutil.rmtree(resume_dir, ignore_errors=True)
+        with pytest.raises(Stop):
+            engine.train(p, *tiny_sample, tmp_path / "m.pt", resume_dir, log=lambda *_: None, on_epoch=stop_at(epoch))
+        assert [torch.load(f, weights_only=True)["epoch"] for f in resume_dir.glob("*.pt")] == saved
+    engine.train(p, *tiny_sample, tmp_path / "m.pt", resume_dir, log=lambda *_: None)
+    assert not list(resume_dir.glob("*.pt")) and (tmp_path / "m.pt").exists()
+
+
+def test_a_checkpoint_is_written_off_the_training_thread_as_it_was_when_saved(tiny_sample, tmp_path):
+    """The writer snapshots, then writes in a thread: steps taken meanwhile do not reach the file; a failed write
+    is raised on the training thread, by the next wait."""
+    trainer = engine.setup(params(), *tiny_sample, log=lambda *_: None)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    with checkpoints.CheckpointWriter() as writer:
+        writer.save(trainer, tmp_path / "c.pt", 1, 3, TrainLog())
+        assert writer.thread.name == "checkpoint"
+        with torch.no_grad():
+            for p in trainer.model.parameters():
+                p.add_(1.0)  # the next step, while the thread writes
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["model"]
+    assert all(torch.equal(saved[k], v) for k, v in before.items())
+    (tmp_path / "file").write_text("")
+    writer.save(trainer, tmp_path / "file" / "c.pt", 1, 3, TrainLog())  # returns: the thread fails
+    with pytest.raises(Exception, match="file"):
+        writer.wait()
+    writer.wait()  # raised once
 
 
 def test_checkpoints_are_keyed_by_params_and_a_torn_one_is_set_aside(tiny_sample, tmp_path):
@@ -282,17 +331,8 @@ def test_a_resume_with_the_tensor_lr_ends_where_an_uninterrupted_run_ends(tiny_s
     whole, _ = engine.train(p, *tiny_sample, tmp_path / "whole.pt", tmp_path / "r1", log=lambda *_: None)
     assert torch.is_tensor(engine.setup(p, *tiny_sample, log=lambda *_: None).optimizer.param_groups[0]["lr"])
 
-    class Stop(Exception):
-        pass
-
-    def stop_after_first(record):
-        if record.epoch == 1:
-            raise Stop  # as if killed once the first epoch's checkpoint is written
-
     with pytest.raises(Stop):
-        engine.train(
-            p, *tiny_sample, tmp_path / "m.pt", tmp_path / "r2", log=lambda *_: None, on_epoch=stop_after_first
-        )
+        engine.train(p, *tiny_sample, tmp_path / "m.pt", tmp_path / "r2", log=lambda *_: None, on_epoch=stop_at(1))
     logged = []
     resumed, history = engine.train(p, *tiny_sample, tmp_path / "m.pt", tmp_path / "r2", log=logged.append)
     assert any("resumed from" in line for line in logged) and [e.epoch for e in history.epochs] == [1, 2]

@@ -15,7 +15,7 @@ from ..data.prepare import decode_each
 from ..errors import SkipnetError, printable
 from ..files import not_regular
 from ..training import precision as precisions
-from ..training.engine import EVAL_BATCH, to_device_tensors
+from ..training.engine import EVAL_BATCH, input_dtype, to_device_tensors
 from ..training.engine import evaluate as run_model
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -64,15 +64,9 @@ def probabilities(model, config, images):
     """Class probabilities (N, classes) for uint8 NHWC images."""
     if not len(images):
         return np.empty((0, len(config["classes"])))
-    x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"))
-    _, _, logits = run_model(
-        model,
-        x,
-        y,
-        EVAL_BATCH,
-        precisions.autocast("cpu", inference_precision(config["precision"])),
-        channels_last=False,
-    )
+    precision = inference_precision(config["precision"])
+    x, y = to_device_tensors(images, np.zeros(len(images), dtype=np.int64), torch.device("cpu"), input_dtype(precision))
+    _, _, logits = run_model(model, x, y, EVAL_BATCH, precisions.autocast("cpu", precision))
     probs = logits.softmax(1).numpy()
     if not np.isfinite(probs).all():
         raise SkipnetError(

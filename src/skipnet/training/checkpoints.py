@@ -1,6 +1,9 @@
 """Resume checkpoints: one per run, keyed by the run's fingerprint (its training params and data), written
-atomically every checkpoint_every epochs and never a DVC output (docs/architecture.md, "Run-cache")."""
+atomically every checkpoint_every epochs, off the training thread, and never a DVC output (docs/architecture.md,
+"Run-cache")."""
 
+import contextlib
+import threading
 from pathlib import Path
 
 import torch
@@ -62,8 +65,22 @@ def checkpoint_file(checkpoint_dir, run_fingerprint):
     return Path(checkpoint_dir) / f"{run_fingerprint[:16]}.pt"
 
 
-def save_checkpoint(trainer, path, epoch, step, history):
-    save_atomic(
+def snapshot(trainer, epoch, step, history):
+    """What a checkpoint holds, copied to host memory now (pinned, without waiting, from a GPU), so that the steps
+    that follow cannot change what is written; with the event that marks the copies done (None on a CPU)."""
+
+    def host(value):
+        if torch.is_tensor(value):
+            if value.device.type == "cpu":
+                return value.detach().clone()
+            return torch.empty_like(value, device="cpu", pin_memory=True).copy_(value.detach(), non_blocking=True)
+        if isinstance(value, dict):
+            return {k: host(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(host(v) for v in value)
+        return value
+
+    state = host(
         {
             "version": CHECKPOINT_VERSION,
             "model": trainer.model.state_dict(),
@@ -74,9 +91,52 @@ def save_checkpoint(trainer, path, epoch, step, history):
             "step": step,
             "history": history.to_json(),
             "fingerprint": trainer.fingerprint,
-        },
-        path,
+        }
     )
+    copied = torch.cuda.Event() if trainer.device.type == "cuda" else None
+    if copied:
+        copied.record()
+    return state, copied
+
+
+class CheckpointWriter:
+    """Writes resume checkpoints off the training thread: `save` takes a snapshot and returns, a thread writes it
+    (atomically: a reader sees the last whole checkpoint or none). One write at a time: `save`, `wait` and leaving
+    the `with` block wait for the write before and raise its error (out of space, say) on the training thread."""
+
+    def __init__(self):
+        self.thread, self.error = None, None
+
+    def save(self, trainer, path, epoch, step, history):
+        self.wait()
+        state, copied = snapshot(trainer, epoch, step, history)
+        self.thread = threading.Thread(target=self.write, args=(state, copied, path), name="checkpoint")
+        self.thread.start()
+
+    def write(self, state, copied, path):
+        try:
+            if copied:
+                copied.synchronize()
+            save_atomic(state, path)
+        except BaseException as e:  # raised on the training thread by wait()
+            self.error = e
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, failure, *_):
+        """No write is left half-done, also when training fails; then the training failure is the one raised."""
+        with contextlib.suppress(Exception) if failure else contextlib.nullcontext():
+            self.wait()
+
+    def wait(self):
+        """Return once no write is under way; raise the error of the last one, if it failed."""
+        if self.thread:
+            self.thread.join()
+            self.thread = None
+        error, self.error = self.error, None
+        if error:
+            raise error
 
 
 def resume(trainer, path, log):

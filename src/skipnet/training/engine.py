@@ -1,8 +1,8 @@
-"""The training engine: data in memory as uint8 on the device, batches drawn by index.
+"""The training engine: data in memory on the device, normalized once, batches drawn by index.
 
-No per-epoch decoding and no worker processes: each batch is an index into a
-uint8 tensor, normalized (and, with crop_padding or flip, augmented) on the
-device. bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs
+No per-epoch decoding and no worker processes: each batch is an index into an image
+tensor normalized once in the dtype the model's first layer takes (and, with crop_padding or flip, augmented on
+the device). bf16 autocast where the device runs it natively, fp16 with a gradient scaler on 7.x GPUs
 (skipnet.training.precision),
 a checkpoint every checkpoint_every epochs that a rerun resumes from, and DistributedDataParallel
 when started under torchrun.
@@ -31,7 +31,7 @@ from ..errors import SkipnetError
 from . import devices, memory
 from . import precision as precisions
 from .batches import augment, epoch_order, rank_draws, shard_size
-from .checkpoints import checkpoint_file, resume, save_atomic, save_checkpoint
+from .checkpoints import CheckpointWriter, checkpoint_file, resume, save_atomic
 from .history import Epoch
 from .models import build_model, model_file, model_summary
 from .pauses import PauseClock
@@ -85,16 +85,18 @@ def device_name(device):
     return f"cpu: {model} ({torch.backends.cpu.get_cpu_capability()}), {torch.get_num_threads()} threads"
 
 
-def to_device_tensors(images, labels, device):
-    """uint8 NHWC numpy -> uint8 NCHW tensor on the device (4x smaller than float)."""
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)
+def input_dtype(precision):
+    """The dtype images are kept in on the device: the one autocast runs the model's first layer in (a conv, in
+    both architectures), so images normalized once in it are exactly what that layer took from per-batch fp32."""
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
+
+
+def to_device_tensors(images, labels, device, dtype):
+    """uint8 NHWC numpy -> images normalized once as the study did (Normalize(0.5, 0.5): [0, 255] -> [-1, 1]), in
+    `dtype`, NCHW in channels_last memory on the device (a batch drawn by index stays channels_last); labels."""
+    x = torch.from_numpy(images).to(device)  # uint8 crosses to the device: 4x less than float
+    x = x.float().div_(127.5).sub_(1.0).to(dtype).permute(0, 3, 1, 2)  # NHWC memory: an NCHW view, channels_last
     return x, torch.from_numpy(labels).to(device)
-
-
-def normalize(x_uint8, channels_last):
-    """Normalize(0.5, 0.5) as the study did: uint8 [0, 255] -> float [-1, 1]."""
-    x = x_uint8.float().div_(127.5).sub_(1.0)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def batch_norm(trainer):
@@ -177,13 +179,12 @@ def fingerprint(params, precision, train_path):
 EVAL_BATCH = 1024
 
 
-def evaluate(model, x_uint8, y, batch_size, autocast, channels_last):
-    """(mean loss, accuracy, logits) over a whole split, in eval mode; accuracy is correct / n exactly."""
+def evaluate(model, x, y, batch_size, autocast):
+    """(mean loss, accuracy, logits) over a whole split of to_device_tensors' images, in eval mode; accuracy is
+    correct / n exactly."""
     model.eval()
     with torch.no_grad(), autocast:
-        logits = torch.cat(
-            [model(normalize(x_uint8[i : i + batch_size], channels_last)).float() for i in range(0, len(y), batch_size)]
-        )
+        logits = torch.cat([model(x[i : i + batch_size]).float() for i in range(0, len(y), batch_size)])
     model.train()
     loss = F.cross_entropy(logits, y).item()
     return loss, int((logits.argmax(1) == y).sum()) / len(y), logits
@@ -206,7 +207,7 @@ class Trainer:
     autocast: contextlib.AbstractContextManager
     scaler: torch.amp.GradScaler
     groups: dict
-    train: tuple  # (uint8 images, labels) on the device
+    train: tuple  # (normalized images, labels) on the device (to_device_tensors)
     val: tuple
     classes: list
     batch: int  # per rank
@@ -233,8 +234,8 @@ def setup(params, train_path, val_path, log=print):
         train_path, val_path, params["tune_holdout"], params["seed"]
     )
     memory.check_fits(params, len(classes), params["batch_size"] // world, len(labels) + len(val_labels), device)
-    train = to_device_tensors(images, labels, device)
-    val = to_device_tensors(val_images, val_labels, device)
+    train = to_device_tensors(images, labels, device, input_dtype(precision))
+    val = to_device_tensors(val_images, val_labels, device, input_dtype(precision))
     model = build_model(params, len(classes))
     # channels_last: faster on CUDA and, measured, on CPU too (fp32 +7% to +12%, bf16 +6%)
     model = model.to(device, memory_format=torch.channels_last)
@@ -322,7 +323,7 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
         idx = order[i : i + trainer.batch]
         if len(idx) < 2:  # BatchNorm cannot train on a single image
             continue
-        x = normalize(x_train[idx], channels_last=True)
+        x = x_train[idx]
         if augmented:
             x = augment(x, params["crop_padding"], params["flip"], draws[:, i : i + trainer.batch])
         y = y_train[idx]
@@ -370,7 +371,7 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
 
     A checkpoint every checkpoint_every epochs (none after the last), in checkpoint_dir under the run's
     fingerprint, lets a rerun of an interrupted run resume from it; it is removed once the model is saved.
-    `on_epoch(record)` is called on rank 0 with each epoch's metrics once its checkpoint (if any) is saved;
+    `on_epoch(record)` is called on rank 0 with each epoch's metrics (its checkpoint, if any, being written);
     after a resume, first with every epoch the checkpoint already holds, so a log rebuilt from
     these calls has each epoch exactly once. `before_save()` runs on rank 0 before the model is written
     (raising there writes nothing). A non-finite loss stops training with a SkipnetError.
@@ -387,26 +388,25 @@ def train(params, train_path, val_path, model_path, checkpoint_dir, log=print, o
     net = wrap(trainer, params)
     history.batch_norm = batch_norm(trainer)
     log(f"BatchNorm statistics: {history.batch_norm}")
-    for epoch in range(start_epoch, params["epochs"]):
-        trained, step = train_one_epoch(trainer, net, params, epoch, step, history)
-        val_loss, val_acc, logits = evaluate(
-            trainer.model, *trainer.val, EVAL_BATCH, trainer.autocast, channels_last=True
-        )
-        if not math.isfinite(val_loss):
-            raise diverged(val_loss, epoch, step, trained["lr"])
-        record = Epoch(epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc, **trained)
-        history.epochs.append(record)
-        if epoch + 1 == params["epochs"]:  # the one evaluation of the final model: the evaluate stage reports it
-            history.val_predicted = logits.argmax(1).tolist()
-            history.val_probs = logits.softmax(1).tolist()
-        log(
-            f"epoch {epoch + 1}/{params['epochs']}: train loss {record.train_loss:.3f}, "
-            f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record.images_per_s:.0f} img/s"
-        )
-        # every checkpoint_every epochs, not after the last: the model file is written then
-        if trainer.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
-            save_checkpoint(trainer, checkpoint, epoch + 1, step, history)
-        on_epoch(record)
+    with CheckpointWriter() as writer:
+        for epoch in range(start_epoch, params["epochs"]):
+            trained, step = train_one_epoch(trainer, net, params, epoch, step, history)
+            val_loss, val_acc, logits = evaluate(trainer.model, *trainer.val, EVAL_BATCH, trainer.autocast)
+            if not math.isfinite(val_loss):
+                raise diverged(val_loss, epoch, step, trained["lr"])
+            record = Epoch(epoch=epoch + 1, val_loss=val_loss, val_acc=val_acc, **trained)
+            history.epochs.append(record)
+            if epoch + 1 == params["epochs"]:  # the one evaluation of the final model: the evaluate stage reports it
+                history.val_predicted = logits.argmax(1).tolist()
+                history.val_probs = logits.softmax(1).tolist()
+            log(
+                f"epoch {epoch + 1}/{params['epochs']}: train loss {record.train_loss:.3f}, "
+                f"val loss {val_loss:.3f}, val acc {val_acc:.4f}, {record.images_per_s:.0f} img/s"
+            )
+            # every checkpoint_every epochs, not after the last: the model file is written then
+            if trainer.rank == 0 and (epoch + 1) % params["checkpoint_every"] == 0 and epoch + 1 < params["epochs"]:
+                writer.save(trainer, checkpoint, epoch + 1, step, history)
+            on_epoch(record)
     history.device, history.world_size = device_name(trainer.device), trainer.world
     history.precision, history.precision_reason = trainer.precision, trainer.precision_reason
     history.model = model_summary(trainer.model, params["image_size"])

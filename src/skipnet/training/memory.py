@@ -20,12 +20,13 @@ def available(device):
 
 def training_bytes(config, num_classes, batch, images):
     """An estimate of what training needs, by part: fp32 weights, gradients and Adam's two moments; every layer's
-    output kept for the backward pass and its gradient, for one batch; the images, uint8 on the device."""
+    output kept for the backward pass and its gradient, for one batch; the images, normalized on the device (fp32
+    while normalizing: 4 bytes a value)."""
     _, parameters, outputs = size_estimate(config, num_classes)
     return {
         "weights, gradients and Adam's moments": 16 * parameters,
         "a batch's activations": 8 * batch * outputs,
-        "images": images * 3 * config["image_size"] ** 2,
+        "images": 4 * images * 3 * config["image_size"] ** 2,
     }
 
 
