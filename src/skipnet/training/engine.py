@@ -36,8 +36,9 @@ from .history import Epoch
 from .models import build_model, model_file, model_summary
 from .pauses import PauseClock
 
-# Params that change what training computes: the resume checkpoint is keyed by them (and the data).
-TRAINING_KEYS = (*RECIPE_KEYS, "classes", "seed", "display_interval", "precision", "deterministic")
+# Params that change what training computes: the resume checkpoint is keyed by them (and the data). compile too: its
+# fused kernels round differently from eager's (within 1e-4, tests/test_engine.py), so a resume stays bit for bit.
+TRAINING_KEYS = (*RECIPE_KEYS, "classes", "seed", "display_interval", "precision", "deterministic", "compile")
 
 
 def setup_device(requested, deterministic):
@@ -265,21 +266,19 @@ def setup(params, train_path, val_path, log=print):
 
 
 def wrap(trainer, params):
-    """The module the steps call: DDP across ranks, torch.compile on CUDA when asked; with several CUDA ranks,
+    """The module the steps call: DDP across ranks, torch.compile when asked; with several CUDA ranks,
     BatchNorm synchronized across them, so its statistics are the global batch's as on one GPU."""
     if trainer.world > 1 and trainer.device.type == "cuda":  # the same Parameters and buffers: the optimizer keeps them
         trainer.model = nn.SyncBatchNorm.convert_sync_batchnorm(trainer.model)
     net = trainer.model
     if trainer.world > 1:  # in2out is unused in MyNet's forward: static_graph tolerates that
         net = nn.parallel.DistributedDataParallel(net, static_graph=True)
-    if compiled(params, trainer.device):  # CUDA graphs: MyNet's small kernels at batch 128 are bound by their launches
+    if params["compile"]:
         torch.use_deterministic_algorithms(torch.are_deterministic_algorithms_enabled())  # inductor's flag too
-        net = torch.compile(net, mode="reduce-overhead", dynamic=False)  # a graph per batch shape: two
+        # CUDA graphs on a GPU: MyNet's small kernels at batch 128 are bound by their launches; inductor's C++ on a CPU
+        mode = "reduce-overhead" if trainer.device.type == "cuda" else "default"
+        net = torch.compile(net, mode=mode, dynamic=False)  # a graph per batch shape: two
     return net
-
-
-def compiled(params, device):
-    return params["compile"] and device.type == "cuda"
 
 
 def diverged(loss, epoch, step, lr):
@@ -327,7 +326,7 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
         if augmented:
             x = augment(x, params["crop_padding"], params["flip"], draws[:, i : i + trainer.batch])
         y = y_train[idx]
-        if compiled(params, device):  # a new step: the CUDA graphs may reuse the last step's output memory
+        if params["compile"] and device.type == "cuda":  # a new step: CUDA graphs may reuse the last one's outputs
             torch.compiler.cudagraph_mark_step_begin()
         with trainer.autocast:
             logits = net(x)
