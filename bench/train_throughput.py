@@ -217,7 +217,7 @@ def main():
         print(
             f"compiled {compiled:7.1f} img/s  ({compiled / eager:.2f}x), compile {cold:.0f} s cold, {warm:.0f} s warm"
         )
-        for images in (7781 * 20, 1200 * 4):  # the study's 20 epochs; the quick start's sample, 4 epochs
+        for images in (7781 * 20, 1200 * 4):  # the study's 20 epochs; the quick start's count (1,200 images, 4 epochs)
             saved = images * (1 / eager - 1 / compiled)
             print(
                 f"{images:,} images trained: {saved:.0f} s saved by the faster step, "

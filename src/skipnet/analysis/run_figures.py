@@ -12,24 +12,26 @@ from ..data.preview import save
 
 
 def confusion_heatmap(ax, matrix, classes, title):
-    """Seaborn heatmap with 'count\\nrow%' in each cell, as in the study's Figures 2-4."""
-    import seaborn as sns  # here, not on top: it and the scipy.stats it loads take ~1.3 s, which prepare need not pay
-
+    """A heatmap with 'count\nrow%' in each cell, as in the study's Figures 2-4 (drawn with matplotlib alone:
+    seaborn, and the scipy.stats it loads, took 0.75 s of every evaluate stage)."""
     matrix = np.asarray(matrix)
     rows = matrix.sum(axis=1, keepdims=True)
     percent = np.divide(matrix * 100.0, rows, out=np.zeros(matrix.shape), where=rows > 0)
-    annot = np.array([[f"{c}\n{p:.1f}%" for c, p in zip(rc, rp)] for rc, rp in zip(matrix, percent)])
-    sns.heatmap(
-        matrix,
-        annot=annot,
-        fmt="",
-        cmap="YlOrBr",
-        cbar=True,
-        xticklabels=classes,
-        yticklabels=classes,
-        linewidths=0.5,
-        ax=ax,
-    )
+    image = ax.imshow(matrix, cmap="YlOrBr", aspect="auto")
+    ax.figure.colorbar(image, ax=ax)
+    ticks = np.arange(len(classes))
+    ax.set_xticks(ticks, classes)
+    ax.set_yticks(ticks, classes)
+    ax.set_xticks(ticks[1:] - 0.5, minor=True)
+    ax.set_yticks(ticks[1:] - 0.5, minor=True)
+    ax.grid(which="minor", color="white", linewidth=0.5)
+    ax.tick_params(which="both", length=0)
+    ax.spines[:].set_visible(False)
+    dark = image.norm(matrix) > 0.6  # the colormap's darker part: white text there
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(
+            j, i, f"{count}\n{percent[i, j]:.1f}%", ha="center", va="center", color="white" if dark[i, j] else "black"
+        )
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
     ax.set_title(title)
