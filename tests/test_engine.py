@@ -50,6 +50,18 @@ def test_same_params_twice_give_identical_results(tiny_sample, tmp_path):
         assert torch.equal(x, y)
 
 
+def test_the_initial_weights_come_from_the_init_seed_alone(tiny_sample):
+    """The model is the first thing drawn from the seed's init stream: the checks before it (the memory estimate
+    builds small copies of the model) leave the stream as they found it, so a seed starts from the same weights in
+    every version that builds the same model."""
+    p = params()
+    trainer = engine.setup(p, *tiny_sample, log=lambda *_: None)
+    torch.manual_seed(stream_seed(p["seed"], "init"))
+    fresh = build_model(p, len(trainer.classes))
+    for name, value in fresh.state_dict().items():
+        assert torch.equal(value, trainer.model.state_dict()[name]), name
+
+
 def test_fp32_learns_the_sample(small_sample, tmp_path):
     """fp32 where auto picks bf16 (where auto is fp32, the quick start trains in fp32: its depth and epochs)."""
     train, val, _ = small_sample

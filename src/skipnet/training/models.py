@@ -141,7 +141,8 @@ def size_estimate(config, num_classes):
             outputs,
         )
 
-    (a, b), (c, d) = (measure(1, 8), measure(2, 8)), (measure(1, 16), measure(2, 16))
+    with torch.random.fork_rng(devices=[]):  # the copies' random init must not move the caller's stream (the model's)
+        (a, b), (c, d) = (measure(1, 8), measure(2, 8)), (measure(1, 16), measure(2, 16))
     depth, pixels = config.get("depth", 1) - 1, (config["image_size"] ** 2 - 64) / (256 - 64)
     return tuple(
         round(a_ + (b_ - a_) * depth + (c_ - a_) * pixels + (d_ - c_ - b_ + a_) * depth * pixels)
