@@ -5,7 +5,8 @@ travel as a wheel, docs/grids.md "Without DVC"). The data go through the pipelin
 sample, 32x32), then, each written to --json as soon as it is measured, so a timeout still leaves numbers:
 
 - ms per step and images/s of one epoch through the engine's own `train_one_epoch`, eager with deterministic
-  algorithms on and off, and compiled (`compile: true`, CUDA graphs) with its compile seconds;
+  algorithms on and off, and compiled (`compile: true`, CUDA graphs) with its compile seconds; then with the
+  optimizer step compiled too (a candidate: foreach Adam, capturable), or the error it met;
 - kernels per step and the GPU's busy fraction (torch.profiler), host syncs per step (CUDA's sync debug mode);
 - the seconds of one evaluation over val and of one resume checkpoint (and of its snapshot, which training waits for);
 - MFU against the device's own dense bf16 (or fp16) peak, where its name is known;
@@ -117,6 +118,19 @@ def syncs_per_step(trainer, net, params, device):
     return sum("synchroniz" in str(w.message) for w in caught) / trainer.steps_per_epoch
 
 
+def compile_optimizer_too(trainer, params):
+    """The optimizer step compiled as well (PyTorch's compiled-optimizer recipe): foreach Adam, capturable, its lr a
+    tensor that the schedule writes in place (engine.set_lr), so that a step of Python over 514 tensors becomes a few
+    fused kernels. The candidate beside the engine's fused Adam, which torch.compile does not trace."""
+    lr = torch.tensor(params["lr"], dtype=torch.float32, device=trainer.device)
+    optimizer = torch.optim.Adam(
+        trainer.model.parameters(), lr=lr, weight_decay=params["weight_decay"], foreach=True, capturable=True
+    )
+    eager_step = optimizer.step
+    optimizer.step = torch.compile(lambda *args, **kwargs: eager_step(*args, **kwargs))  # what scaler.step calls
+    trainer.optimizer = optimizer
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", required=True, help="where the numbers go, rewritten after each")
@@ -180,6 +194,17 @@ def main():
                 results.add(compiled_first_epoch_s=first, compiled=compiled)
                 if peak(device):
                     results.add(mfu_compiled=compiled["images_per_s"] * flops / peak(device))
+                results.add(compiled_profile=profile_steps(trainer, net, params, device))
+                try:  # a candidate, not yet the engine's: an error is a result too
+                    compile_optimizer_too(trainer, params)
+                    t0 = time.perf_counter()
+                    engine.train_one_epoch(trainer, net, params, 2, 0, TrainLog())
+                    first = time.perf_counter() - t0
+                    record, _ = engine.train_one_epoch(trainer, net, params, 3, 0, TrainLog())
+                    results.add(compiled_optimizer_first_epoch_s=first, compiled_optimizer=per_step(record, trainer))
+                    results.add(compiled_optimizer_profile=profile_steps(trainer, net, params, device))
+                except Exception as e:
+                    results.add(compiled_optimizer_error=f"{type(e).__name__}: {e}"[:2000])
         finally:
             os.chdir(cwd)
         if not args.no_full:
