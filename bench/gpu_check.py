@@ -5,8 +5,11 @@ travel as a wheel, docs/grids.md "Without DVC"). The data go through the pipelin
 sample, 32x32), then, each written to --json as soon as it is measured, so a timeout still leaves numbers:
 
 - ms per step and images/s of one epoch through the engine's own `train_one_epoch`, eager with deterministic
-  algorithms on and off, and compiled (`compile: true`, CUDA graphs) with its compile seconds; then with the
-  optimizer step compiled too (a candidate: foreach Adam, capturable), or the error it met;
+  algorithms on and off, the whole step captured as CUDA graphs (a candidate: CapturedSteps), compiled
+  (`compile: true`, CUDA graphs) with its compile seconds, and with the optimizer step compiled too (a candidate:
+  foreach Adam, capturable); a candidate's error is recorded in its place;
+- how far each one's weights after one epoch from the seed's init are from deterministic eager's (relative norm;
+  eager without deterministic algorithms gives the floor that cuDNN's own choices make);
 - kernels per step and the GPU's busy fraction (torch.profiler), host syncs per step (CUDA's sync debug mode);
 - the seconds of one evaluation over val and of one resume checkpoint (and of its snapshot, which training waits for);
 - MFU against the device's own dense bf16 (or fp16) peak, where its name is known;
@@ -33,7 +36,7 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 from run_grid import run_stages  # noqa: E402
 
-from skipnet.training import checkpoints, engine  # noqa: E402
+from skipnet.training import batches, checkpoints, engine  # noqa: E402
 from skipnet.training.history import TrainLog  # noqa: E402
 from skipnet.training.models import MyNet, model_summary  # noqa: E402
 
@@ -131,6 +134,98 @@ def compile_optimizer_too(trainer, params):
     trainer.optimizer = optimizer
 
 
+def weights(model):
+    """Every parameter and BatchNorm buffer of a model, as one float64 vector on the host."""
+    return torch.cat(
+        [v.detach().double().flatten().cpu() for v in model.state_dict().values() if v.is_floating_point()]
+    )
+
+
+def off_by(a, b):
+    """How far weights a are from weights b, relative to b's norm."""
+    return float((a - b).norm() / b.norm())
+
+
+class CapturedSteps:
+    """The other candidate for issue 37 item 1: the whole step (forward, loss, backward, the engine's fused Adam,
+    capturable, its lr a tensor) captured with torch.cuda.graph, one graph per batch shape, each batch copied into
+    the graph's static input and the graph replayed. A capture's warm-up steps are undone: the weights, BatchNorm
+    buffers and Adam's state are put back in place (the graph holds their addresses). The recipe without
+    augmentation and without a gradient scaler (bf16 or fp32) only; gradient norms are not logged."""
+
+    def __init__(self, trainer, params):
+        assert trainer.device.type == "cuda" and not trainer.scaler.is_enabled()
+        assert not (params["crop_padding"] or params["flip"])
+        self.trainer, self.params, self.graphs = trainer, params, {}
+        dtype = trainer.autocast.fast_dtype
+        enabled = trainer.precision in ("bf16", "fp16")
+        self.autocast = lambda: torch.autocast("cuda", dtype=dtype, enabled=enabled, cache_enabled=False)
+
+    def step(self, x, y):
+        trainer = self.trainer
+        with self.autocast():
+            logits = trainer.model(x)
+            loss = trainer.criterion(logits.float(), y)
+        loss.backward()
+        trainer.optimizer.step()
+        return loss.detach(), (logits.argmax(1) == y).sum()
+
+    def capture(self, n):
+        trainer = self.trainer
+        x_all, y_all = trainer.train
+        x, y = x_all[:n].clone(), y_all[:n].clone()  # static inputs: real images, so the warm-up stays finite
+        model_state = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        optimizer_state = {p: {k: v.clone() for k, v in s.items()} for p, s in trainer.optimizer.state.items()}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):  # cuDNN's autotuning and Adam's state, before the capture
+                trainer.optimizer.zero_grad(set_to_none=True)
+                self.step(x, y)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        trainer.optimizer.zero_grad(set_to_none=True)  # the graph's backward writes, not adds, its gradients
+        with torch.cuda.graph(graph):
+            outputs = self.step(x, y)
+        with torch.no_grad():  # undo the warm-up and the capture, in place
+            for k, v in trainer.model.state_dict().items():
+                v.copy_(model_state[k])
+            for p, state in trainer.optimizer.state.items():  # a fresh Adam's state is zeros
+                for k, v in state.items():
+                    if p in optimizer_state:
+                        v.copy_(optimizer_state[p][k])
+                    else:
+                        v.zero_()
+        self.graphs[n] = graph, x, y, outputs
+
+    def epoch(self, epoch, step):
+        """One epoch as engine.train_one_epoch draws it (the seed's order, the schedule's lr); its record."""
+        trainer, params = self.trainer, self.params
+        x_all, y_all = trainer.train
+        order = batches.epoch_order(len(y_all), params["seed"], epoch, 0, 1).to(trainer.device)
+        loss_sum, correct, seen = torch.zeros((), device=trainer.device), torch.zeros((), device=trainer.device), 0
+        t0 = time.perf_counter()
+        for i in range(0, len(order), trainer.batch):
+            idx = order[i : i + trainer.batch]
+            if len(idx) < 2:
+                continue
+            seen += len(idx)
+            if len(idx) not in self.graphs:
+                self.capture(len(idx))
+            graph, x, y, (loss, right) = self.graphs[len(idx)]
+            x.copy_(x_all[idx])
+            y.copy_(y_all[idx])
+            engine.set_lr(trainer.optimizer, params, step, trainer.steps_per_epoch)
+            graph.replay()
+            loss_sum += loss * len(idx)
+            correct += right
+            step += 1
+        torch.cuda.synchronize()
+        seconds = time.perf_counter() - t0
+        record = {"seconds": seconds, "images_per_s": seen / seconds, "train_loss": loss_sum.item() / seen}
+        return record | {"train_acc": correct.item() / seen}, step
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", required=True, help="where the numbers go, rewritten after each")
@@ -156,7 +251,7 @@ def main():
         try:
             os.chdir(work)  # checkpoints and the like land in the work folder
             trainer, net, record = epoch({**params, "deterministic": True}, work)
-            device = trainer.device
+            device, reference = trainer.device, weights(trainer.model)  # one epoch from the seed's init
             results.add(
                 device=engine.device_name(device),
                 torch=torch.__version__,
@@ -167,7 +262,7 @@ def main():
             )
             trainer, net, record = epoch({**params, "deterministic": False}, work)
             eager = per_step(record, trainer)
-            results.add(eager_fast=eager)
+            results.add(eager_fast=eager, eager_fast_off_by=off_by(weights(trainer.model), reference))
             if peak(device):
                 results.add(mfu_eager=eager["images_per_s"] * flops / peak(device))
             results.add(**profile_steps(trainer, net, params, device))
@@ -185,13 +280,27 @@ def main():
                 checkpoint_s=time.perf_counter() - t0,
                 checkpoint_mb=(work / "ckpt.pt").stat().st_size / 2**20,
             )
-            if device.type == "cuda":  # compile: true is for CUDA (docs/gpu.md)
+            if device.type == "cuda":  # the candidates for CUDA graphs: captured, then compiled (docs/gpu.md)
+                try:  # a candidate, not yet the engine's: an error is a result too
+                    fast = {**params, "deterministic": False}
+                    trainer = engine.setup(fast, work / "data/prepared/train.npz", work / "data/prepared/val.npz")
+                    captured = CapturedSteps(trainer, fast)
+                    first, step = captured.epoch(0, 0)  # the captures, then the epoch
+                    results.add(
+                        captured_first_epoch_s=first["seconds"],
+                        captured_off_by=off_by(weights(trainer.model), reference),
+                    )
+                    record, _ = captured.epoch(1, step)
+                    results.add(captured=per_step(record, trainer))
+                except Exception as e:
+                    results.add(captured_error=f"{type(e).__name__}: {e}"[:2000])
                 t0 = time.perf_counter()
                 trainer, net, _ = epoch({**params, "deterministic": False}, work, compile_=True)
                 first = time.perf_counter() - t0  # the compile and capture, then one epoch
+                results.add(compiled_first_epoch_s=first, compiled_off_by=off_by(weights(trainer.model), reference))
                 record, _ = engine.train_one_epoch(trainer, net, params, 1, 0, TrainLog())
                 compiled = per_step(record, trainer)
-                results.add(compiled_first_epoch_s=first, compiled=compiled)
+                results.add(compiled=compiled)
                 if peak(device):
                     results.add(mfu_compiled=compiled["images_per_s"] * flops / peak(device))
                 results.add(compiled_profile=profile_steps(trainer, net, params, device))
