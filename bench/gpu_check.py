@@ -79,10 +79,10 @@ class Results:
         print(json.dumps(numbers), flush=True)
 
 
-def epoch(params, work, compile_=False):
+def epoch(params, work):
     """(trainer, net, the engine's own record of one epoch) for these params on the prepared data."""
     trainer = engine.setup(params, work / "data/prepared/train.npz", work / "data/prepared/val.npz", log=print)
-    net = engine.wrap(trainer, {**params, "compile": compile_})
+    net = engine.wrap(trainer, params)
     record, _ = engine.train_one_epoch(trainer, net, params, 0, 0, TrainLog())
     return trainer, net, record
 
@@ -294,24 +294,31 @@ def main():
                     results.add(captured=per_step(record, trainer))
                 except Exception as e:
                     results.add(captured_error=f"{type(e).__name__}: {e}"[:2000])
-                t0 = time.perf_counter()
-                trainer, net, _ = epoch({**params, "deterministic": False}, work, compile_=True)
-                first = time.perf_counter() - t0  # the compile and capture, then one epoch
-                results.add(compiled_first_epoch_s=first, compiled_off_by=off_by(weights(trainer.model), reference))
-                record, _ = engine.train_one_epoch(trainer, net, params, 1, 0, TrainLog())
-                compiled = per_step(record, trainer)
-                results.add(compiled=compiled)
-                if peak(device):
-                    results.add(mfu_compiled=compiled["images_per_s"] * flops / peak(device))
-                results.add(compiled_profile=profile_steps(trainer, net, params, device))
-                try:  # a candidate, not yet the engine's: an error is a result too
-                    compile_optimizer_too(trainer, params)
+                compiled = {**params, "deterministic": False, "compile": True}  # each step marked, as train runs it
+                try:
                     t0 = time.perf_counter()
-                    engine.train_one_epoch(trainer, net, params, 2, 0, TrainLog())
+                    trainer, net, _ = epoch(compiled, work)
+                    first = time.perf_counter() - t0  # the compile and capture, then one epoch
+                    results.add(compiled_first_epoch_s=first, compiled_off_by=off_by(weights(trainer.model), reference))
+                    record, _ = engine.train_one_epoch(trainer, net, compiled, 1, 0, TrainLog())
+                    speed = per_step(record, trainer)
+                    results.add(compiled=speed)
+                    if peak(device):
+                        results.add(mfu_compiled=speed["images_per_s"] * flops / peak(device))
+                    results.add(compiled_profile=profile_steps(trainer, net, compiled, device))
+                except Exception as e:
+                    results.add(compiled_error=f"{type(e).__name__}: {e}"[:2000])
+                    trainer = None  # no compiled step to add the optimizer to
+                try:
+                    if trainer is None:
+                        raise RuntimeError("not measured: the compiled step failed")
+                    compile_optimizer_too(trainer, compiled)
+                    t0 = time.perf_counter()
+                    engine.train_one_epoch(trainer, net, compiled, 2, 0, TrainLog())
                     first = time.perf_counter() - t0
-                    record, _ = engine.train_one_epoch(trainer, net, params, 3, 0, TrainLog())
+                    record, _ = engine.train_one_epoch(trainer, net, compiled, 3, 0, TrainLog())
                     results.add(compiled_optimizer_first_epoch_s=first, compiled_optimizer=per_step(record, trainer))
-                    results.add(compiled_optimizer_profile=profile_steps(trainer, net, params, device))
+                    results.add(compiled_optimizer_profile=profile_steps(trainer, net, compiled, device))
                 except Exception as e:
                     results.add(compiled_optimizer_error=f"{type(e).__name__}: {e}"[:2000])
         finally:
