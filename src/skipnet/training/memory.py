@@ -18,20 +18,22 @@ def available(device):
     return psutil.virtual_memory().available
 
 
-def training_bytes(config, num_classes, batch, images):
-    """An estimate of what training needs, by part: fp32 weights, gradients and Adam's two moments; every layer's
-    output kept for the backward pass and its gradient, for one batch; the images, normalized on the device (fp32
-    while normalizing: 4 bytes a value)."""
+def training_bytes(config, num_classes, batch, images, device_type):
+    """An estimate of what training needs on the device, by part: fp32 weights, gradients and Adam's two moments;
+    every layer's output kept for the backward pass and its gradient, for one batch; the images, normalized on the
+    device (fp32 while normalizing: 4 bytes a value); on a CPU, the resume checkpoint's snapshot of the weights and
+    moments too (from a GPU it goes to host memory)."""
     _, parameters, outputs = size_estimate(config, num_classes)
-    return {
+    parts = {
         "weights, gradients and Adam's moments": 16 * parameters,
         "a batch's activations": 8 * batch * outputs,
         "images": 4 * images * 3 * config["image_size"] ** 2,
     }
+    return parts | ({"a checkpoint's snapshot": 12 * parameters} if device_type == "cpu" else {})
 
 
 def check_fits(config, num_classes, batch, images, device):
-    parts = training_bytes(config, num_classes, batch, images)
+    parts = training_bytes(config, num_classes, batch, images, device.type)
     need, have = sum(parts.values()), available(device)
     if need > have:
         detail = ", ".join(f"{what} {size / GB:.1f}" for what, size in parts.items())
