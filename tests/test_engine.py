@@ -373,19 +373,23 @@ class HostSyncs(torch.utils._python_dispatch.TorchDispatchMode):
         return out
 
 
-def test_a_step_that_does_not_log_never_waits_for_the_device(tiny_sample):
-    """The host syncs of an epoch do not grow with its steps: none in a step that does not log, a fixed few as the
-    epoch ends (its loss, accuracy and divergence check). fp32: fused Adam, as on a GPU (foreach Adam, bf16 on a
-    CPU, reads each parameter's step count on the host, where a CPU keeps it)."""
-    counts = {}
-    for batch in (48, 16):  # 2 and 6 steps an epoch
-        p = params(epochs=1, batch_size=batch, display_interval=1000, precision="fp32")
-        trainer = engine.setup(p, *tiny_sample, log=lambda *_: None)
-        net = engine.wrap(trainer, p)
-        with HostSyncs() as syncs:
-            engine.train_one_epoch(trainer, net, p, 0, 0, TrainLog())
-        counts[batch] = syncs.count
-    assert counts[48] == counts[16] <= 4, counts
+def test_no_step_waits_for_the_device_not_even_a_logging_one(tiny_sample):
+    """The host syncs of an epoch do not grow with its steps: none in a step, logging every step or never (a logging
+    step's values reach the host by a copy read at the next one: engine.LoggedStep), a fixed few as the epoch ends
+    (its loss, accuracy and divergence check). fp32: fused Adam, as on a GPU (foreach Adam, bf16 on a CPU, reads each
+    parameter's step count on the host, where a CPU keeps it)."""
+    for interval in (1000, 1):
+        counts, logged = {}, {}
+        for batch in (48, 16):  # 2 and 6 steps an epoch
+            p = params(epochs=1, batch_size=batch, display_interval=interval, precision="fp32")
+            trainer = engine.setup(p, *tiny_sample, log=lambda *_: None)
+            net = engine.wrap(trainer, p)
+            history = TrainLog()
+            with HostSyncs() as syncs:
+                engine.train_one_epoch(trainer, net, p, 0, 0, history)
+            counts[batch], logged[batch] = syncs.count, [r["step"] for r in history.running_loss]
+        assert counts[48] == counts[16] <= 4, (interval, counts)
+        assert logged == ({48: [], 16: []} if interval > 1 else {48: [1, 2], 16: [1, 2, 3, 4, 5, 6]}), logged
 
 
 def test_the_model_compiles_whole_one_graph_per_batch_shape_and_trains_as_eager(tiny_sample):

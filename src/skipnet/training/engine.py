@@ -152,16 +152,49 @@ def lr_factor(step, steps_per_epoch, params):
 
 
 def grad_norms(groups):
-    """L2 norm of the gradients of each named parameter group: one foreach kernel per group for the per-tensor
-    norms, and one host transfer for all groups."""
-    names, norms = [], []
-    for name, modules in groups.items():
-        grads = [p.grad.detach() for m in modules for p in m.parameters() if p.grad is not None]
-        if grads:
-            names.append(name)
-            norms.append(torch.stack(torch._foreach_norm(grads)).float().norm())
-    values = torch.stack(norms).tolist() if norms else []
-    return {name: dict(zip(names, values)).get(name, 0.0) for name in groups}
+    """L2 norm of the gradients of each named parameter group, as a dict: one host transfer for all groups."""
+    return dict(zip(groups, grad_norm_values(groups).tolist()))
+
+
+def grad_norm_values(groups):
+    """The L2 norm of each group's gradients, in the groups' order, as one tensor on the device (0 for a group without
+    gradients): one foreach kernel per group for the per-tensor norms."""
+    grouped = [[p for m in modules for p in m.parameters()] for modules in groups.values()]
+    device = next(p.device for params in grouped for p in params)
+    norms = []
+    for params in grouped:
+        grads = [p.grad.detach() for p in params if p.grad is not None]
+        norm = torch.stack(torch._foreach_norm(grads)).float().norm() if grads else torch.zeros((), device=device)
+        norms.append(norm)
+    return torch.stack(norms)
+
+
+class LoggedStep:
+    """A logging step's running loss and gradient norms, copied to the host without waiting for the device (into
+    pinned memory, an event marking the copy's end, on a GPU) and read at the next logging step or the epoch's end,
+    when the copy has long finished: logging never stalls training, and a non-finite loss still names its step."""
+
+    def __init__(self, step, epoch, lr, values, losses):
+        """values: the sum of the last `losses` losses, then each group's gradient norm."""
+        self.step, self.epoch, self.lr, self.losses, self.copied = step, epoch, lr, losses, None
+        self.values = values
+        if values.device.type == "cuda":
+            self.values = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+            self.values.copy_(values, non_blocking=True)
+            self.copied = torch.cuda.Event()
+            self.copied.record()
+
+    def read_into(self, history, group_names):
+        """Append the step's running loss and gradient norms to `history` and return the loss; raise if it diverged."""
+        if self.copied:
+            self.copied.synchronize()
+        loss_sum, *norms = self.values.tolist()
+        loss = loss_sum / self.losses
+        if not math.isfinite(loss):
+            raise diverged(loss, self.epoch, self.step, self.lr)
+        history.running_loss.append({"step": self.step, "epoch": self.epoch + 1, "loss": loss})
+        history.grad_norms.append({"step": self.step, **dict(zip(group_names, norms))})
+        return loss
 
 
 def fingerprint(params, precision, train_path):
@@ -307,8 +340,8 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
             torch.Generator().manual_seed(stream_seed(params["seed"], "augment", epoch)),
             device,
         )
-    # Sums stay on the device: one host sync per logging interval, not per step.
-    running, n_running = torch.zeros((), device=device), 0
+    # Sums stay on the device; a logging step's values reach the host without a wait (LoggedStep).
+    running, n_running, logged = torch.zeros((), device=device), 0, None
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
     last_lr = scheduled_lr(params, max(step - 1, 0), trainer.steps_per_epoch)
     bar = tqdm(
@@ -339,17 +372,17 @@ def train_one_epoch(trainer, net, params, epoch, step, history):
         correct += (logits.argmax(1) == y).sum()
         seen += len(y)
         if step % params["display_interval"] == 0:
-            avg = running.item() / n_running
-            if not math.isfinite(avg):
-                raise diverged(avg, epoch, step, last_lr)
-            history.running_loss.append({"step": step, "epoch": epoch + 1, "loss": avg})
             trainer.scaler.unscale_(trainer.optimizer)  # fp16: the norms of the true gradients (a no-op otherwise)
-            history.grad_norms.append({"step": step, **grad_norms(trainer.groups)})
-            bar.set_postfix(loss=f"{avg:.3f}")
+            values = torch.cat([running.reshape(1), grad_norm_values(trainer.groups)])
+            if logged:  # the last logging step's, copied by now
+                bar.set_postfix(loss=f"{logged.read_into(history, trainer.groups):.3f}")
+            logged = LoggedStep(step, epoch, last_lr, values, n_running)
             running, n_running = torch.zeros((), device=device), 0
         last_lr = set_lr(trainer.optimizer, params, step - 1, trainer.steps_per_epoch)  # what this step uses
         trainer.scaler.step(trainer.optimizer)  # fp16: skips a step whose gradients overflowed
         trainer.scaler.update()
+    if logged:
+        logged.read_into(history, trainer.groups)
     if device.type == "cuda":
         torch.cuda.synchronize()
     seconds = trainer.clock.now() - t0
