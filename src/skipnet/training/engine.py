@@ -268,8 +268,9 @@ def setup(params, train_path, val_path, log=print):
         train_path, val_path, params["tune_holdout"], params["seed"]
     )
     memory.check_fits(params, len(classes), params["batch_size"] // world, len(labels) + len(val_labels), device)
-    train = to_device_tensors(images, labels, device, input_dtype(precision))
-    val = to_device_tensors(val_images, val_labels, device, input_dtype(precision))
+    dtype = input_dtype(precision)
+    train = to_device_tensors(images, labels, device, dtype)
+    val = to_device_tensors(val_images, val_labels, device, dtype)
     model = build_model(params, len(classes))
     # channels_last: faster on CUDA and, measured, on CPU too (fp32 +7% to +12%, bf16 +6%)
     model = model.to(device, memory_format=torch.channels_last)
